@@ -1,0 +1,43 @@
+"""`rmops`: the command line over the libraries (each command module registers its own commands)."""
+
+from __future__ import annotations
+
+import typer
+
+from orchestration.cli import (
+    ingest_commands,
+    pipeline_commands,
+    registry_commands,
+    train_commands,
+    validate_commands,
+)
+
+app = typer.Typer(
+    name="rmops",
+    help="Continuous training for reward models: feedback, datasets, training, gate, registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (
+    ingest_commands,
+    train_commands,
+    validate_commands,
+    registry_commands,
+    pipeline_commands,
+):
+    module.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the rmops version."""
+    from importlib.metadata import version as pkg_version
+
+    typer.echo(pkg_version("rmops"))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,49 @@
+"""CLI output helpers: human text by default, one JSON object with --json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn result dataclasses (and the numpy/path/datetime values inside them) into JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_dict"):
+            return to_jsonable(value.to_dict())
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit(result: Any, as_json: bool, text: str | None = None) -> None:
+    """Print `result` as one JSON object (`--json`) or as `text` (default: indented JSON)."""
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(result), sort_keys=True))
+    else:
+        typer.echo(text if text is not None else json.dumps(to_jsonable(result), indent=2))
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a clear error on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)

@@ -1,0 +1,37 @@
+"""The one place that turns the environment into rmops settings.
+
+Libraries never read environment variables; the CLI and the Dagster resources call these
+functions and pass plain values (paths, URIs, names) into the libraries' config dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOME = ".rmops"
+DEFAULT_MODEL_NAME = "reward-model"
+
+
+def rmops_home() -> Path:
+    """`RMOPS_HOME` (default `./.rmops`), absolute."""
+    return Path(os.environ.get("RMOPS_HOME", DEFAULT_HOME)).expanduser().resolve()
+
+
+def mlflow_tracking_uri(home: Path | None = None) -> str:
+    """`MLFLOW_TRACKING_URI`, else a SQLite store inside the home directory."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(home or rmops_home()) / 'mlflow.db'}"
+
+
+def mlflow_artifact_root(home: Path | None = None) -> str:
+    """Where new MLflow experiments keep artifacts (`RMOPS_MLFLOW_ARTIFACTS`)."""
+    root = os.environ.get("RMOPS_MLFLOW_ARTIFACTS")
+    return root or ((home or rmops_home()) / "mlartifacts").as_uri()
+
+
+def registered_model_name() -> str:
+    """`RMOPS_MODEL_NAME` (default `reward-model`)."""
+    return os.environ.get("RMOPS_MODEL_NAME", DEFAULT_MODEL_NAME)
