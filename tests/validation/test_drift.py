@@ -1,0 +1,104 @@
+"""Drift detection with real Evidently: quiet on the same distribution, loud on a shift."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from validation.drift import DriftConfig, detect_drift, read_responses, score_frame
+
+WORDS = [
+    "the",
+    "a",
+    "tea",
+    "rain",
+    "chess",
+    "bread",
+    "river",
+    "star",
+    "music",
+    "bird",
+    "train",
+    "map",
+]
+
+
+class WordyScorer:
+    """Deterministic: reward grows with length and with the word 'great' (a flattery cue)."""
+
+    def score_raw(self, prompts, responses):
+        return np.array([0.01 * len(r) + 0.5 * r.count("great") for r in responses])
+
+
+def traffic(n: int, seed: int, drift: bool = False) -> pd.DataFrame:
+    """Production-like prompt/response rows; `drift` makes answers longer and flattering."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        n_words = rng.integers(8, 40) + (30 if drift else 0)
+        response = " ".join(rng.choice(WORDS, size=n_words))
+        if drift and rng.random() < 0.7:
+            response += " What a great question, you are great!"
+        rows.append({"prompt": f"Human: question {i} about {WORDS[i % 12]}?", "response": response})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return score_frame(WordyScorer(), traffic(600, seed=0))
+
+
+def test_same_distribution_raises_no_drift(reference, tmp_path):
+    current = score_frame(WordyScorer(), traffic(400, seed=1))
+    result = detect_drift(reference, current, output_dir=tmp_path)
+    assert not result.drift_detected, result.summary()
+    assert set(result.columns) == {"reward", "response_length", "prompt_length"}
+    assert all(not c["drifted"] and c["score"] < 0.1 for c in result.columns.values())
+    assert abs(result.mean_reward_shift) < 0.05
+    html = tmp_path / "drift_report.html"
+    assert result.report_path == str(html) and html.stat().st_size > 10_000
+    json.dumps(result.to_dict())  # serialisable as it is
+
+
+def test_shifted_traffic_is_detected(reference, tmp_path):
+    current = score_frame(WordyScorer(), traffic(400, seed=2, drift=True))
+    result = detect_drift(reference, current, output_dir=tmp_path)
+    assert result.drift_detected
+    reward = result.columns["reward"]
+    assert reward == {**reward, "drifted": True, "method": "wasserstein", "threshold": 0.1}
+    assert reward["score"] > 0.5 and result.columns["response_length"]["drifted"]
+    assert not result.columns["prompt_length"]["drifted"]
+    assert result.mean_reward_shift > 0.3
+    assert result.reward_length_corr_ref > 0.9  # this scorer's reward tracks length
+    assert "DRIFT" in result.summary()
+    assert (tmp_path / "drift_report.html").exists()
+
+
+def test_method_and_threshold_are_configurable(reference):
+    current = score_frame(WordyScorer(), traffic(400, seed=1))
+    loose = detect_drift(reference, current, DriftConfig(method="psi", threshold=5.0))
+    assert loose.columns["reward"]["method"] == "psi" and not loose.drift_detected
+    strict = detect_drift(reference, current, DriftConfig(threshold=0.0001))
+    assert strict.drift_detected and strict.report_path is None
+
+
+def test_too_little_traffic_skips_and_bad_input_names_the_column(reference):
+    tiny = score_frame(WordyScorer(), traffic(5, seed=3))
+    result = detect_drift(reference, tiny)
+    assert not result.drift_detected and "need 30" in result.skipped_reason
+    with pytest.raises(ValueError, match=r"current: missing column\(s\) \['reward'\]"):
+        detect_drift(reference, traffic(50, seed=3))
+    with pytest.raises(ValueError, match="trigger_columns"):
+        DriftConfig(columns=("reward",), trigger_columns=("response_length",))
+
+
+def test_read_responses_formats(tmp_path):
+    frame = traffic(3, seed=4)
+    frame.to_json(tmp_path / "r.jsonl", orient="records", lines=True)
+    assert read_responses(tmp_path / "r.jsonl").equals(frame)
+    frame[["prompt"]].to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="missing column"):
+        read_responses(tmp_path / "bad.csv")
