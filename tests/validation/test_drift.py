@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -102,3 +103,35 @@ def test_read_responses_formats(tmp_path):
     frame[["prompt"]].to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="missing column"):
         read_responses(tmp_path / "bad.csv")
+
+
+def simulator_traffic(n_events: int, seed: int, drift: bool) -> pd.DataFrame:
+    """prompt/response rows from the ingest simulator's events (invalid events skipped)."""
+    from feedback_ingest.render import render_prompt
+    from feedback_ingest.simulate import simulate_events
+
+    rows = []
+    for event in simulate_events(n_events, seed=seed, drift=drift):
+        responses = event.get("responses")
+        if not isinstance(responses, list):
+            continue
+        prompt = render_prompt(event["prompt"])
+        rows += [{"prompt": prompt, "response": r["text"]} for r in responses if r["text"].strip()]
+    return pd.DataFrame(rows)
+
+
+def test_simulator_drift_traffic_alerts_and_normal_traffic_does_not(tmp_path):
+    from validation.alerts import DriftEpisodes, JsonlSink, notify_drift
+
+    scorer, state = WordyScorer(), tmp_path / "episodes.json"
+    sinks = [JsonlSink(tmp_path / "alerts.jsonl")]
+    reference = score_frame(scorer, simulator_traffic(300, seed=0, drift=False))
+    normal = detect_drift(reference, score_frame(scorer, simulator_traffic(300, 1, False)))
+    drifted = detect_drift(
+        reference, score_frame(scorer, simulator_traffic(300, 2, True)), output_dir=tmp_path
+    )
+    assert not normal.drift_detected, normal.summary()
+    assert drifted.drift_detected and drifted.mean_reward_shift > 0, drifted.summary()
+    assert Path(drifted.report_path).is_file()
+    assert notify_drift(normal, DriftEpisodes(state), sinks) == []
+    assert len(notify_drift(drifted, DriftEpisodes(state), sinks)) == 1
