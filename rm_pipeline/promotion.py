@@ -1,0 +1,235 @@
+"""Promotion and rollback: alias moves as a compare-and-set under a cross-process lock.
+
+See `rm_pipeline.registry` for the aliases and the scale-out story of the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rm_pipeline.registry import (
+    CHAMPION,
+    CURRENT_CHAMPION,
+    PREVIOUS_CHAMPION,
+    TAG_DATASET,
+    TAG_PROMOTED_OVER,
+    TAG_VERDICT,
+    PromotionRefused,
+    PromotionResult,
+    _aliases,
+    _float_tag,
+    _get_version,
+    _now,
+    normalize_version,
+)
+from rm_pipeline.tracking import RegistryConfig, mlflow_client, sqlite_db_path
+
+_POLL_S = 0.05
+
+
+def lock_target(config: RegistryConfig) -> str | None:
+    """The lock file path or PostgreSQL URL that serialises promotions, or None (no lock)."""
+    if config.lock_url:
+        return config.lock_url
+    uri = config.registry_uri or config.tracking_uri
+    db = sqlite_db_path(uri)
+    if db is not None:
+        return str(db.resolve()) + ".promotion.lock"
+    if uri.startswith(("postgresql:", "postgresql+", "postgres:")):
+        return uri
+    return None
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with open(path, "a+") as fh:
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PromotionRefused(
+                        "lock_timeout", f"promotion lock {path} still held after {timeout_s}s"
+                    ) from None
+                time.sleep(_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _pg_advisory_lock(url: str, model_name: str, timeout_s: float) -> Iterator[None]:
+    """A session-level PostgreSQL advisory lock keyed by the model name (released on close)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    digest = hashlib.sha256(f"rmops-promotion:{model_name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    engine = create_engine(url, poolclass=NullPool)
+    deadline = time.monotonic() + timeout_s
+    try:
+        with engine.connect() as conn:
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                if time.monotonic() > deadline:
+                    raise PromotionRefused(
+                        "lock_timeout", f"advisory lock for '{model_name}' held after {timeout_s}s"
+                    )
+                time.sleep(_POLL_S)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def promotion_lock(config: RegistryConfig) -> Iterator[str]:
+    """Hold the cross-process promotion lock; yields a description of the lock used."""
+    target = lock_target(config)
+    if target is None:
+        yield "none (check-after-write)"
+    elif target.startswith(("postgresql", "postgres:")):
+        with _pg_advisory_lock(target, config.model_name, config.lock_timeout_s):
+            yield "postgresql advisory lock"
+    else:
+        with _file_lock(Path(target), config.lock_timeout_s):
+            yield f"file lock {target}"
+
+
+def _require_passed(mv, name: str) -> None:
+    verdict = mv.tags.get(TAG_VERDICT, "unknown")
+    if verdict != "passed":
+        raise PromotionRefused(
+            "gate_failed",
+            f"version {mv.version} of '{name}' has gate_verdict={verdict!r}; "
+            "only versions that passed the golden gate can become champion",
+        )
+
+
+def _result(action, config, mv, previous, reason, at, lock) -> PromotionResult:
+    tags = dict(mv.tags)
+    return PromotionResult(
+        action=action,
+        model_name=config.model_name,
+        version=str(mv.version),
+        previous_champion=previous,
+        model_uri=f"models:/{config.model_name}/{mv.version}",
+        reason=reason,
+        at=at,
+        lock=lock,
+        dataset_version=tags.get(TAG_DATASET) or None,
+        reward_mean=_float_tag(tags, "reward_mean"),
+        reward_std=_float_tag(tags, "reward_std"),
+        run_id=mv.run_id,
+    )
+
+
+def _set_champion(client, config: RegistryConfig, version: str) -> None:
+    client.set_registered_model_alias(config.model_name, CHAMPION, version)
+    # Without a real lock, at least detect a concurrent writer instead of claiming success.
+    now = _aliases(client, config.model_name).get(CHAMPION)
+    if now != version:
+        raise PromotionRefused(
+            "lost_race", f"champion is {now} right after setting it to {version}: retry"
+        )
+
+
+def _finish(config: RegistryConfig, result: PromotionResult) -> PromotionResult:
+    if config.handoff_dir and result.changed:
+        from rm_pipeline.handoff import HandoffRecord, write_handoff
+
+        path = write_handoff(HandoffRecord.from_promotion(result), Path(config.handoff_dir))
+        result.handoff_path = str(path)
+    return result
+
+
+def promote(
+    config: RegistryConfig,
+    version: Any,
+    expected_champion: Any = CURRENT_CHAMPION,
+    reason: str = "",
+) -> PromotionResult:
+    """Make `version` champion if it passed the gate and the champion is still `expected_champion`.
+
+    `expected_champion`: a version, None (no champion yet) or CURRENT_CHAMPION (the champion read
+    when this call starts). The old champion becomes `previous-champion`. Promoting the current
+    champion again is a no-op. Raises PromotionRefused (`code`: gate_failed, stale_champion,
+    unknown_version, lock_timeout, lost_race).
+    """
+    version = normalize_version(version)
+    client = mlflow_client(config)
+    name = config.model_name
+    if expected_champion is CURRENT_CHAMPION:
+        expected_champion = _aliases(client, name).get(CHAMPION)
+    elif expected_champion is not None:
+        expected_champion = normalize_version(expected_champion)
+    with promotion_lock(config) as lock:
+        mv = _get_version(client, name, version)
+        _require_passed(mv, name)  # re-read under the lock: tags may have changed since
+        current = _aliases(client, name).get(CHAMPION)
+        if current != expected_champion:
+            raise PromotionRefused(
+                "stale_champion",
+                f"expected champion {expected_champion or 'none'} but it is {current or 'none'}: "
+                "another promotion happened meanwhile; re-read the registry and retry",
+            )
+        at = _now()
+        if current == version:
+            return _result("noop", config, mv, None, reason, at, lock)
+        if current is not None:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
+        _set_champion(client, config, version)
+        client.set_model_version_tag(name, version, "promoted_at", at)
+        client.set_model_version_tag(name, version, "promotion_reason", reason)
+        client.set_model_version_tag(name, version, TAG_PROMOTED_OVER, current or "")
+        return _finish(config, _result("promote", config, mv, current, reason, at, lock))
+
+
+def rollback(config: RegistryConfig, reason: str) -> PromotionResult:
+    """champion <- previous-champion (tagged with `reason`); the chain continues one step back."""
+    if not reason or not reason.strip():
+        raise ValueError("reason: a rollback needs a non-empty reason (it is tagged on the model)")
+    client = mlflow_client(config)
+    name = config.model_name
+    with promotion_lock(config) as lock:
+        aliases = _aliases(client, name)
+        current, target = aliases.get(CHAMPION), aliases.get(PREVIOUS_CHAMPION)
+        if target is None:
+            raise PromotionRefused(
+                "no_previous_champion", f"'{name}' has no previous-champion to roll back to"
+            )
+        mv = _get_version(client, name, target)
+        _require_passed(mv, name)
+        at = _now()
+        _set_champion(client, config, target)
+        # The next rollback target is whatever `target` itself had replaced, if still sound.
+        older = mv.tags.get(TAG_PROMOTED_OVER) or None
+        if older and older != current and _passed(client, name, older):
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, older)
+        else:
+            client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
+        if current is not None:
+            client.set_model_version_tag(name, current, "rolled_back_at", at)
+            client.set_model_version_tag(name, current, "rollback_reason", reason)
+        client.set_model_version_tag(name, target, "restored_at", at)
+        client.set_model_version_tag(name, target, "restore_reason", reason)
+        return _finish(config, _result("rollback", config, mv, current, reason, at, lock))
+
+
+def _passed(client, name: str, version: str) -> bool:
+    try:
+        return _get_version(client, name, version).tags.get(TAG_VERDICT) == "passed"
+    except PromotionRefused:
+        return False
