@@ -1,0 +1,75 @@
+"""Helpers shared by the rm_pipeline tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from feedback_ingest.schema import PAIR_COLUMNS, pair_id, prompt_hash
+from rm_pipeline.config import TrainConfig
+
+TOPICS = ["tea", "rain", "chess", "bread", "rivers", "stars", "music", "birds"]
+
+
+def pairs_frame(rows: list[tuple[str, str, str]], val_every: int = 5) -> pd.DataFrame:
+    """Pairs in the snapshot schema; every `val_every`-th pair goes to val."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        {
+            "pair_id": pair_id(prompt, chosen, rejected),
+            "prompt": prompt,
+            "chosen": chosen,
+            "rejected": rejected,
+            "weight": 1.0,
+            "n_votes": 1,
+            "agreement": 1.0,
+            "annotator_kind": "human" if i % 2 else "ai",
+            "source_event_ids": [f"evt-{i}"],
+            "first_seen": now,
+            "prompt_hash": prompt_hash(prompt),
+            "split": "val" if i % val_every == 0 else "train",
+        }
+        for i, (prompt, chosen, rejected) in enumerate(rows)
+    ]
+    return pd.DataFrame.from_records(records, columns=list(PAIR_COLUMNS))
+
+
+def obvious_pairs(n: int = 60) -> pd.DataFrame:
+    """Helpful answers beat curt refusals: any working trainer separates them."""
+    rows = []
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        prompt = f"\n\nHuman: Tell me something about {topic} ({i}).\n\nAssistant:"
+        rows.append((prompt, f" Happy to help! Here is a useful fact about {topic}.", " No."))
+    return pairs_frame(rows)
+
+
+def split_frames(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pairs[pairs["split"] == "train"], pairs[pairs["split"] == "val"]
+
+
+def tiny_config(backbone, **overrides) -> TrainConfig:
+    """Settings that make the tiny random BERT learn the obvious preference in about a second."""
+    settings = dict(
+        backbone=str(backbone),
+        learning_rate=5e-3,
+        num_epochs=4,
+        warmup_ratio=0.0,
+        per_device_batch_size=8,
+        logging_steps=2,
+        progress_bar=False,
+        max_length=64,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+class Recorder:
+    """A MetricsCallback that keeps every call."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int, dict]] = []
+
+    def on_metrics(self, metrics, step, stage):
+        self.calls.append((stage, step, dict(metrics)))
