@@ -1,0 +1,292 @@
+"""`build_snapshot`: accepted events past the last snapshot -> a new dataset version.
+
+New version = parent pairs + the votes of new events. Pairs the new votes touch are
+re-decided from their combined votes (majority direction, `n_votes`, `agreement`); all other
+parent rows are carried over untouched, which keeps an incremental build cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from feedback_ingest import compile as cp
+from feedback_ingest import snapshots as snap
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.golden import golden_hash, golden_prompt_hashes
+from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION, pair_id, prompt_hash
+from feedback_ingest.store import IngestState, read_parts
+
+COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
+                   "response_texts", "winner_idx", "tie", "order_idx", "scores"]  # fmt: skip
+KEYS = ["prompt", "lo", "hi"]
+
+
+@dataclass
+class SnapshotReport:
+    """What one build did; `created=False` means nothing new (version = latest existing)."""
+
+    version: str | None
+    parent: str | None
+    created: bool
+    counts: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _hashes(prompts: np.ndarray) -> np.ndarray:
+    if len(prompts) == 0:
+        return np.array([], dtype=object)
+    uniques, inverse = np.unique(prompts.astype(object), return_inverse=True)
+    return np.array([prompt_hash(p) for p in uniques], dtype=object)[inverse]
+
+
+def _is_val(hashes: np.ndarray, val_fraction: float) -> np.ndarray:
+    bucket = np.array([int(h[:8], 16) % 10_000 for h in hashes], dtype=np.int64)
+    return bucket < int(round(val_fraction * 10_000))
+
+
+def _parent_votes(rows: pa.Table) -> pd.DataFrame:
+    """Parent pairs back to votes (majority votes = round(n_votes * agreement))."""
+    n = rows["n_votes"].to_numpy()
+    majority = np.rint(n * rows["agreement"].to_numpy()).astype(np.int64)
+    chosen, rejected = rows["chosen"].to_numpy(), rows["rejected"].to_numpy()
+    chosen_lo = chosen < rejected
+    kinds = rows["annotator_kind"].to_numpy()
+    return pd.DataFrame(
+        {
+            "prompt": rows["prompt"].to_numpy(),
+            "lo": np.where(chosen_lo, chosen, rejected),
+            "hi": np.where(chosen_lo, rejected, chosen),
+            "votes_lo": np.where(chosen_lo, majority, n - majority),
+            "votes_hi": np.where(chosen_lo, n - majority, majority),
+            "event_ids": rows["source_event_ids"].to_pylist(),
+            "first_seen": rows["first_seen"].cast(pa.int64()).to_numpy(),
+            "kinds": np.select([kinds == "human", kinds == "ai"], [1, 2], 3).astype(np.int8),
+        }
+    )
+
+
+def _decide(votes: pd.DataFrame, hashes: np.ndarray, val_fraction: float) -> pa.Table:
+    """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by pair_id."""
+    vl, vh = votes["votes_lo"].to_numpy(), votes["votes_hi"].to_numpy()
+    lo_wins = vl > vh
+    lo, hi, prompts = votes["lo"].to_numpy(), votes["hi"].to_numpy(), votes["prompt"].to_numpy()
+    chosen, rejected = np.where(lo_wins, lo, hi), np.where(lo_wins, hi, lo)
+    n_votes = vl + vh
+    agreement = np.maximum(vl, vh) / np.maximum(n_votes, 1)
+    columns = {
+        "pair_id": [pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)],
+        "prompt": prompts,
+        "chosen": chosen,
+        "rejected": rejected,
+        "weight": 2.0 * agreement - 1.0,  # the majority's margin: 1 when unanimous
+        "n_votes": n_votes,
+        "agreement": agreement,
+        "annotator_kind": [cp.KIND_NAMES[int(k)] for k in votes["kinds"].to_numpy()],
+        "source_event_ids": list(votes["event_ids"].to_numpy()),
+        "first_seen": votes["first_seen"].to_numpy().astype(np.int64),
+        "prompt_hash": hashes,
+        "split": np.where(_is_val(hashes, val_fraction), "val", "train"),
+    }
+    arrays = []
+    for f in PAIR_SCHEMA:
+        base = pa.int64() if f.name == "first_seen" else f.type
+        arrays.append(pa.array(columns[f.name], type=base).cast(f.type))
+    table = pa.Table.from_arrays(arrays, schema=PAIR_SCHEMA)
+    return table.take(pc.sort_indices(table["pair_id"]))
+
+
+def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(votes of the new events, updated rating histogram)."""
+    kind = events["type"]
+    new_hist = cp.rating_rows(events.filter(pc.equal(kind, "rating")))
+    frames = [
+        cp.pairwise_votes(events.filter(pc.equal(kind, "pairwise"))),
+        cp.ranking_votes(events.filter(pc.equal(kind, "ranking"))),
+        cp.rating_votes(old_hist, new_hist),
+    ]
+    votes = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
+    hist = cp.group(pd.concat([old_hist, new_hist], ignore_index=True),
+                    ["prompt", "text", "score"], ["count"])  # fmt: skip
+    return votes, hist
+
+
+def _touched_ids(votes: pd.DataFrame) -> pa.Array:
+    """pair_ids the votes could hit in the parent: both directions of every key."""
+    ids = []
+    for p, lo, hi in zip(votes["prompt"], votes["lo"], votes["hi"], strict=True):
+        ids += (pair_id(p, lo, hi), pair_id(p, hi, lo))
+    return pa.array(ids, pa.string())
+
+
+def _read_state(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        return cp.empty_votes() if "lo" in columns else cp.empty_hist()
+    frame = pq.read_table(path).to_pandas()
+    frame["event_ids"] = frame["event_ids"].map(list)
+    return frame
+
+
+def _write_state(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path)
+
+
+def _merge(
+    parent_dir: Path | None, votes: pd.DataFrame, golden: set[str], val_fraction: float
+) -> tuple[pa.Table, pd.DataFrame, dict[str, int]]:
+    """(all pairs of the new version, undecided votes, counts)."""
+    golden_arr = pa.array(sorted(golden), pa.string())
+    frames, carried, touched_ids, golden_old = [votes], PAIR_SCHEMA.empty_table(), None, 0
+    if parent_dir is not None:
+        parent = pa.concat_tables(
+            [
+                pq.read_table(parent_dir / f"{s}.parquet", schema=PAIR_SCHEMA)
+                for s in ("train", "val")
+            ]
+        )
+        touched = pc.is_in(parent["pair_id"], value_set=_touched_ids(votes))
+        is_golden = pc.is_in(parent["prompt_hash"], value_set=golden_arr)
+        golden_old = pc.sum(is_golden.cast(pa.int64())).as_py() or 0
+        carried = parent.filter(pc.and_(pc.invert(touched), pc.invert(is_golden)))
+        touched_rows = parent.filter(pc.and_(touched, pc.invert(is_golden)))
+        touched_ids = touched_rows["pair_id"]
+        undecided_old = _read_state(parent_dir / "state" / "undecided.parquet", cp.VOTE_COLUMNS)
+        frames = [_parent_votes(touched_rows), undecided_old, votes]
+    combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
+    hashes = _hashes(combined["prompt"].to_numpy()) if len(combined) else np.array([], object)
+    is_golden_new = np.isin(hashes, golden_arr.to_numpy(zero_copy_only=False))
+    even = (combined["votes_lo"] == combined["votes_hi"]).to_numpy()
+    keep = ~is_golden_new & ~even
+    decided = _decide(combined[keep], hashes[keep], val_fraction)
+    undecided = combined[~is_golden_new & even].reset_index(drop=True)
+    pairs = pa.concat_tables([carried, decided])
+    known = touched_ids if touched_ids is not None else pa.array([], pa.string())
+    new_pairs = len(decided) - (
+        pc.sum(pc.is_in(decided["pair_id"], value_set=known).cast(pa.int64())).as_py() or 0
+    )
+    split = pairs["split"]
+    counts = {
+        "total": len(pairs),
+        "train": pc.sum(pc.equal(split, "train").cast(pa.int64())).as_py() or 0,
+        "val": pc.sum(pc.equal(split, "val").cast(pa.int64())).as_py() or 0,
+        "new_pairs": int(new_pairs),
+        "golden_excluded": int(is_golden_new.sum()) + int(golden_old),
+        "undecided": len(undecided),
+    }
+    return pairs, undecided, counts
+
+
+def _counts_of_events(events: pa.Table) -> dict[str, Any]:
+    types = events["type"].to_numpy(zero_copy_only=False)
+    kinds, counts = np.unique(types, return_counts=True)
+    ties = pc.sum(events["tie"].cast(pa.int64())).as_py() or 0
+    by_type = {str(k): int(c) for k, c in zip(kinds, counts, strict=True)}
+    return {"new_events": len(events), "ties": int(ties), "by_type": by_type}
+
+
+def _locked(root: Path):
+    """An exclusive lock on the datasets root: one build at a time, so that removing stale
+    temporaries never touches a live writer's folder."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / ".build.lock", "w")  # noqa: SIM115 - released by the caller
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def build_snapshot(config: IngestConfig) -> SnapshotReport:
+    """Compile accepted events past the latest version into a new version (or report none)."""
+    started = time.perf_counter()
+    root = config.datasets_root
+    lock = _locked(root)
+    try:
+        snap.remove_stale_temporaries(root)
+        parent = snap.latest_version(root)
+        manifest = snap.read_manifest(root, parent) if parent else None
+        watermark = manifest["source"]["accepted_part_seq"] if manifest else 0
+        with IngestState(config.state_dir) as state:
+            parts = state.parts(watermark)
+        if not parts:
+            return SnapshotReport(
+                version=parent,
+                parent=manifest["parent"] if manifest else None,
+                created=False,
+                counts=dict(manifest["counts"]) if manifest else {},
+                path=str(root / parent) if parent else None,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        report = _build(config, parent, manifest, parts)
+    finally:
+        lock.close()
+    report.seconds = round(time.perf_counter() - started, 4)
+    return report
+
+
+def _build(
+    config: IngestConfig, parent: str | None, manifest: dict | None, parts: list
+) -> SnapshotReport:
+    root = config.datasets_root
+    parent_dir = root / parent if parent else None
+    events = read_parts([path for _, path, _ in parts], COMPILE_COLUMNS)
+    old_hist = (
+        _read_state(parent_dir / "state" / "ratings.parquet", cp.HIST_COLUMNS)
+        if parent_dir
+        else cp.empty_hist()
+    )
+    votes, hist = _new_votes(events, old_hist)
+    golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
+    pairs, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
+    counts.update(_counts_of_events(events))
+    previous = manifest["counts"] if manifest else {}
+    counts["events_total"] = int(previous.get("events_total", 0)) + counts["new_events"]
+    counts["ties_total"] = int(previous.get("ties_total", 0)) + counts["ties"]
+    version = snap.version_name(int(parent[1:]) + 1 if parent else 1)
+    tmp = snap.new_temporary(root)
+    try:
+        for split in ("train", "val"):
+            rows = pairs.filter(pc.equal(pairs["split"], split))
+            pq.write_table(rows, tmp / f"{split}.parquet", compression="snappy")
+        _write_state(undecided, tmp / "state" / "undecided.parquet")
+        _write_state(hist, tmp / "state" / "ratings.parquet")
+        new_manifest = {
+            "version": version,
+            "parent": parent,
+            "created_at": datetime.now(UTC).isoformat(),
+            "schema_version": SCHEMA_VERSION,
+            "counts": counts,
+            "source": {
+                "accepted_part_seq": parts[-1][0],
+                "parts": [p[0] for p in (parts[0], parts[-1])],
+            },
+            "golden": {
+                "hash": golden_hash(config.golden_paths) if config.golden_paths else None,
+                "files": [Path(p).name for p in config.golden_paths],
+            },
+            "config": {"val_fraction": config.val_fraction},
+        }
+        path = snap.publish(tmp, root, version, new_manifest)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SnapshotReport(
+        version=version, parent=parent, created=True, counts=counts, path=str(path)
+    )

@@ -1,0 +1,82 @@
+"""`IngestConfig`: the one place for feedback_ingest's defaults, documented field by field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class IngestConfig:
+    """Settings of feedback ingestion and dataset snapshots.
+
+    Everything lives under `home` (RMOPS_HOME); the derived folders are properties so that
+    only `home` has to be passed around.
+    """
+
+    # --- location ---------------------------------------------------------------------------
+    home: Path
+    """Root folder of the rmops installation (RMOPS_HOME)."""
+
+    # --- event validation (text is untrusted) -----------------------------------------------
+    max_event_bytes: int = 256 * 1024
+    """Raw events larger than this are quarantined (`oversize_event`) before parsing."""
+    max_text_chars: int = 20_000
+    """Maximum characters of one prompt, message or response text (`oversize_text`)."""
+    max_responses: int = 16
+    """Maximum responses in one event (`too_many_responses`); bounds ranking pair fan-out."""
+    max_id_chars: int = 256
+    """Maximum characters of an event, response or annotator id."""
+
+    # --- dataset compilation ----------------------------------------------------------------
+    val_fraction: float = 0.1
+    """Share of prompts (by prompt hash, so never straddling splits) that go to `val`."""
+    golden_paths: list[Path] = field(default_factory=list)
+    """Golden files (HH or pair format); pairs whose prompt appears in them are excluded."""
+
+    # --- throughput / memory ----------------------------------------------------------------
+    batch_size: int = 50_000
+    """Events validated and committed together; bounds ingest memory and part-file size."""
+    sql_batch_size: int = 10_000
+    """Rows fetched per query from a SQL source (more when rows share a watermark value)."""
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home)
+        self.golden_paths = [Path(p) for p in self.golden_paths]
+        for name in ("max_event_bytes", "max_text_chars", "max_responses", "max_id_chars"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_responses < 2:
+            raise ValueError("IngestConfig.max_responses must be >= 2")
+        for name in ("batch_size", "sql_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= float(self.val_fraction) < 1.0:
+            raise ValueError(
+                f"IngestConfig.val_fraction must be in [0, 1), got {self.val_fraction}"
+            )
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Landing folder of feedback files (`.jsonl`, `.jsonl.gz`, `.parquet`)."""
+        return self.home / "feedback" / "incoming"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Invalid events: `<hash>.raw` (the raw bytes) beside `<hash>.json` (the reason)."""
+        return self.home / "quarantine"
+
+    @property
+    def datasets_root(self) -> Path:
+        """Versioned preference datasets: `vNNNNNN/{train,val}.parquet` + `manifest.json`."""
+        return self.home / "datasets" / "preferences"
+
+    @property
+    def state_dir(self) -> Path:
+        """Source cursors, the seen-event index and the accepted events (Parquet parts)."""
+        return self.home / "feedback" / "state"
+
+    @property
+    def events_dir(self) -> Path:
+        """Accepted, validated events as Parquet part files."""
+        return self.state_dir / "events"

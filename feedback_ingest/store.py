@@ -1,0 +1,188 @@
+"""Durable ingest state: accepted events (Parquet parts), the seen-id index, source cursors,
+and the quarantine.
+
+One SQLite file records which part files exist, which event ids were seen and how far each
+source was read; a batch's part file, ids and cursor are committed in one transaction, so a
+crash at any point either keeps the whole batch or none of it (orphan part files are removed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("prompt", pa.string(), nullable=False),  # rendered text
+        pa.field("annotator_id", pa.string()),
+        pa.field("annotator_kind", pa.string(), nullable=False),
+        pa.field("response_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("response_texts", pa.list_(pa.string()), nullable=False),
+        pa.field("policy_versions", pa.list_(pa.string()), nullable=False),
+        pa.field("winner_idx", pa.int32(), nullable=False),  # pairwise; -1 for ties/other types
+        pa.field("tie", pa.bool_(), nullable=False),
+        pa.field("order_idx", pa.list_(pa.int32())),  # ranking, best first
+        pa.field("scores", pa.list_(pa.float64())),  # rating, aligned with responses
+        pa.field("metadata", pa.string()),  # JSON text, kept, not interpreted
+    ]
+)
+_SQL_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temp file and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def events_table(rows: list[dict]) -> pa.Table:
+    """Validated event records -> an Arrow table in EVENT_SCHEMA (built column by column)."""
+    columns = {}
+    for f in EVENT_SCHEMA:
+        values = [r[f.name] for r in rows]
+        if f.name == "timestamp":  # records carry epoch microseconds: cheap to convert
+            columns[f.name] = pa.array(values, pa.int64()).cast(f.type)
+        else:
+            columns[f.name] = pa.array(values, type=f.type)
+    return pa.Table.from_pydict(columns, schema=EVENT_SCHEMA)
+
+
+class IngestState:
+    """The ingest state under `state_dir` (SQLite index + `events/part-*.parquet`)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.events_dir = self.state_dir / "events"
+        self.events_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.state_dir / "ingest.db", timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS parts (seq INTEGER PRIMARY KEY, file TEXT NOT NULL,
+                n_events INTEGER NOT NULL, created_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS cursors (source TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """
+        )
+        self._remove_orphans()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> IngestState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _remove_orphans(self) -> None:
+        # A part written by a batch whose transaction never committed is not part of the data.
+        known = {row[0] for row in self.db.execute("SELECT file FROM parts")}
+        for path in self.events_dir.glob("part-*.parquet"):
+            if path.name not in known:
+                path.unlink(missing_ok=True)
+        for path in self.events_dir.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+    def cursor(self, source: str) -> Any:
+        """The stored cursor of `source` (a JSON value) or None."""
+        row = self.db.execute("SELECT value FROM cursors WHERE source = ?", (source,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def _seen(self, event_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(event_ids), _SQL_CHUNK):
+            chunk = event_ids[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT event_id FROM seen WHERE event_id IN ({marks})"
+            found.update(row[0] for row in self.db.execute(query, chunk))
+        return found
+
+    def commit_batch(self, rows: list[dict], source: str, cursor: Any) -> list[dict]:
+        """Store the new events of `rows`, mark their ids seen, advance `source`'s cursor.
+
+        Returns the accepted rows; the others are duplicates (ids seen before or earlier in
+        the batch).
+        """
+        self.db.execute("BEGIN IMMEDIATE")  # one writer at a time: the seen-check stays valid
+        try:
+            fresh: dict[str, dict] = {}
+            for row in rows:
+                fresh.setdefault(row["event_id"], row)
+            for event_id in self._seen(list(fresh)):
+                del fresh[event_id]
+            if fresh:
+                self._write_part(list(fresh.values()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO cursors VALUES (?, ?)", (source, json.dumps(cursor))
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return list(fresh.values())
+
+    def _write_part(self, rows: list[dict]) -> None:
+        (seq,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM parts").fetchone()
+        name = f"part-{seq:09d}.parquet"
+        tmp = self.events_dir / f".{name}.tmp"
+        pq.write_table(events_table(rows), tmp, compression="snappy")
+        os.replace(tmp, self.events_dir / name)
+        now = datetime.now(UTC).isoformat()
+        self.db.execute("INSERT INTO parts VALUES (?, ?, ?, ?)", (seq, name, len(rows), now))
+        self.db.executemany("INSERT INTO seen VALUES (?)", ((r["event_id"],) for r in rows))
+
+    def parts(self, after_seq: int = 0) -> list[tuple[int, Path, int]]:
+        """Committed parts past `after_seq`: (seq, path, n_events), oldest first."""
+        rows = self.db.execute(
+            "SELECT seq, file, n_events FROM parts WHERE seq > ? ORDER BY seq", (after_seq,)
+        )
+        return [(seq, self.events_dir / name, n) for seq, name, n in rows]
+
+
+def read_parts(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Table:
+    """Concatenate accepted-event part files (only the requested columns)."""
+    tables = [pq.read_table(p, columns=columns) for p in paths]
+    if not tables:
+        schema = (
+            EVENT_SCHEMA if columns is None else pa.schema([EVENT_SCHEMA.field(c) for c in columns])
+        )
+        return schema.empty_table()
+    return pa.concat_tables(tables)
+
+
+class Quarantine:
+    """Invalid events, kept: `<hash>.raw` holds the bytes, `<hash>.json` the reason.
+
+    Names come from a hash of the raw bytes (never from event ids: no path escape), so a
+    replay rewrites the same files instead of adding copies.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def put(self, raw: bytes, reason: dict[str, str], location: str) -> str:
+        digest = hashlib.sha256(raw).hexdigest()[:32]
+        atomic_write_bytes(self.folder / f"{digest}.raw", raw)
+        record = {**reason, "location": location, "bytes": len(raw), "sha256_32": digest}
+        atomic_write_bytes(self.folder / f"{digest}.json", json.dumps(record).encode())
+        return digest
+
+    def records(self) -> Iterator[dict]:
+        """The stored reason records."""
+        for path in sorted(self.folder.glob("*.json")):
+            yield json.loads(path.read_text())

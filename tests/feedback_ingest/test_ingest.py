@@ -1,0 +1,157 @@
+"""ingest_feedback: accounting, quarantine, dedupe, cursors for files and SQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from fi_helpers import event, write_jsonl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.ingest import ingest_feedback
+from feedback_ingest.sources import SqlSource
+from feedback_ingest.store import Quarantine
+
+CORRUPTIONS = [
+    lambda e: json.dumps(e).encode()[:-7],  # truncated
+    lambda e: json.dumps({**e, "timestamp": "noon"}).encode(),
+    lambda e: json.dumps({k: v for k, v in e.items() if k != "prompt"}).encode(),
+    lambda e: json.dumps({**e, "preference": {"winner": "nobody"}}).encode(),
+    lambda e: json.dumps(e).encode().replace(b"Tea is", b"Tea\xff is"),
+    lambda e: json.dumps(e).replace("No.", "No\\u0000").encode(),
+    lambda e: json.dumps({**e, "responses": e["responses"][:1]}).encode(),
+    lambda e: b"null",
+]
+
+
+def assert_accounting(report) -> None:
+    assert report.read == report.accepted + report.duplicate + report.quarantined
+    assert sum(report.quarantine_reasons.values()) == report.quarantined
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    plan=st.lists(
+        st.tuples(st.integers(0, 30), st.one_of(st.none(), st.integers(0, len(CORRUPTIONS) - 1))),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_accounting_invariant_for_any_mix(tmp_path_factory, plan):
+    config = IngestConfig(home=tmp_path_factory.mktemp("home"), batch_size=7)
+    lines, expected_bad = [], 0
+    for event_no, corruption in plan:
+        e = event(f"e{event_no}")
+        if corruption is None:
+            lines.append(e)
+        else:
+            lines.append(CORRUPTIONS[corruption](e))
+            expected_bad += 1
+    write_jsonl(config.incoming_dir / "mix.jsonl", lines)
+    report = ingest_feedback(config)
+    assert_accounting(report)
+    assert report.read == len(plan)
+    assert report.quarantined == expected_bad
+    assert report.accepted == len({n for n, c in plan if c is None})
+    records = list(Quarantine(config.quarantine_dir).records())
+    assert all(r["reason"] and r["field"] for r in records)
+    again = ingest_feedback(config)  # nothing is read twice
+    assert (again.read, again.accepted) == (0, 0)
+
+
+def test_quarantine_keeps_raw_bytes_under_hashed_names(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    evil = event("../../etc/passwd", responses={"a": "x", "b": "bad\x00"})
+    write_jsonl(config.incoming_dir / "a.jsonl", [evil, b"{nope"])
+    report = ingest_feedback(config)
+    assert report.quarantine_reasons == {"control_chars": 1, "malformed_json": 1}
+    names = sorted(p.name for p in config.quarantine_dir.iterdir())
+    assert all(len(n.split(".")[0]) == 32 for n in names) and len(names) == 4
+    raws = {p.read_bytes() for p in config.quarantine_dir.glob("*.raw")}
+    assert b"{nope" in raws
+
+
+def test_duplicates_and_appended_lines(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    path = write_jsonl(config.incoming_dir / "a.jsonl", [event("e1"), event("e2"), event("e1")])
+    first = ingest_feedback(config)
+    assert (first.read, first.accepted, first.duplicate) == (3, 2, 1)
+    write_jsonl(path, [event("e3"), event("e2")], append=True)
+    second = ingest_feedback(config)
+    assert (second.read, second.accepted, second.duplicate) == (2, 1, 1)
+    assert second.by_type == {"pairwise": 1}
+    # The same file dropped again under a new name: every event is a duplicate.
+    shutil.copy(path, config.incoming_dir / "b.jsonl.copy.jsonl")
+    third = ingest_feedback(config)
+    assert (third.read, third.accepted, third.duplicate) == (5, 0, 5)
+
+
+def test_parquet_and_gzip_files(tmp_path):
+    import gzip
+
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+    rows = [event("p1"), event("p2", prompt=[{"role": "user", "content": "hi"}])]
+    flat = [{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in r.items()} for r in rows]
+    pq.write_table(pa.Table.from_pylist(flat), config.incoming_dir / "b.parquet")
+    with gzip.open(config.incoming_dir / "c.jsonl.gz", "wb") as handle:
+        handle.write(json.dumps(event("g1")).encode() + b"\n")
+    report = ingest_feedback(config)
+    assert (report.read, report.accepted) == (3, 3), report
+
+
+@pytest.fixture
+def sql_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    table = sa.Table(
+        "feedback",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        *[sa.Column(c, sa.Text) for c in ("event_id", "timestamp", "type", "prompt")],
+        *[sa.Column(c, sa.Text) for c in ("responses", "preference", "annotator", "metadata")],
+    )
+    meta.create_all(engine)
+
+    def insert(events: list[dict]) -> None:
+        with engine.begin() as conn:
+            for e in events:
+                row = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in e.items()}
+                conn.execute(table.insert().values(**row))
+
+    yield url, insert
+    engine.dispose()
+
+
+def test_sql_source_reads_past_watermark(tmp_path, sql_table):
+    url, insert = sql_table
+    config = IngestConfig(home=tmp_path / "home", sql_batch_size=2)
+    source = SqlSource(url, "feedback", "id")
+    insert([event(f"s{i}") for i in range(5)] + [{**event("s5"), "type": "bogus"}])
+    first = ingest_feedback(config, source)
+    assert (first.read, first.accepted, first.quarantined) == (6, 5, 1)
+    assert first.batches == 3  # sql_batch_size rows per query
+    assert first.cursor == {"watermark": {"kind": "plain", "value": 6}}
+    assert ingest_feedback(config, source).read == 0
+    insert([event("s6"), event("s1")])
+    second = ingest_feedback(config, SqlSource(url, "feedback", "id"))
+    assert (second.read, second.accepted, second.duplicate) == (2, 1, 1)
+    with pytest.raises(ValueError, match="watermark column 'nope'"):
+        ingest_feedback(config, SqlSource(url, "feedback", "nope"))
+
+
+def test_config_rejects_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="val_fraction"):
+        IngestConfig(home=tmp_path, val_fraction=1.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        IngestConfig(home=Path(tmp_path), batch_size=0)

@@ -1,0 +1,134 @@
+"""Event validation: each contract violation gets its reason and field; the fast path agrees
+with the reference validator record for record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fi_helpers import event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedback_ingest.fast import fast_record
+from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
+
+LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
+
+
+def reference(raw: bytes) -> dict:
+    return validate_event(parse_raw(raw, LIMITS), LIMITS)
+
+
+def verdict(raw: bytes) -> tuple[str, str] | None:
+    try:
+        reference(raw)
+    except EventRejected as rejected:
+        return rejected.reason, rejected.field
+    return None
+
+
+def _mutate(e: dict, path: str, value: object) -> bytes:
+    target = e
+    keys = path.split(".")
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    last = keys[-1]
+    if value is KeyError:
+        del target[last]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return json.dumps(e).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reason", "field"),
+    [
+        ("event_id", KeyError, "missing_field", "event_id"),
+        ("event_id", 7, "wrong_type", "event_id"),
+        ("type", "thumbs", "unknown_type", "type"),
+        ("timestamp", "2026-01-01T00:00:00", "bad_timestamp", "timestamp"),
+        ("timestamp", "yesterday", "bad_timestamp", "timestamp"),
+        ("prompt", "   ", "empty_text", "prompt"),
+        ("prompt", "x" * 201, "oversize_text", "prompt"),
+        ("prompt", [{"role": "robot", "content": "hi"}], "bad_role", "prompt[0].role"),
+        ("responses", [{"id": "a", "text": "only one"}], "too_few_responses", "responses"),
+        ("responses.1.text", "bad\x00nul", "control_chars", "responses[1].text"),
+        ("responses.1.text", "", "empty_text", "responses[1].text"),
+        ("responses.1.id", "a", "duplicate_response_id", "responses[1].id"),
+        (
+            "responses.1.text",
+            "Tea is a drink made from leaves.",
+            "identical_responses",
+            "responses",
+        ),
+        ("preference", {"winner": "zzz"}, "unknown_response_id", "preference.winner"),
+        ("preference", {"winner": "a", "tie": True}, "bad_preference", "preference"),
+        ("annotator.kind", "robot", "bad_annotator_kind", "annotator.kind"),
+        ("metadata", [1, 2], "wrong_type", "metadata"),
+    ],
+)
+def test_each_violation_names_reason_and_field(path, value, reason, field):
+    raw = _mutate(event("e1"), path, value)
+    assert verdict(raw) == (reason, field)
+    assert fast_record(raw, LIMITS) is None  # the fast path never accepts what is invalid
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"event_id": "e1", "type": ', "malformed_json"),
+        (b"[1, 2]", "not_an_object"),
+        (b'{"event_id": "\xff\xfe"}', "invalid_utf8"),
+        (b'{"event_id": "' + b"x" * 5000 + b'"}', "oversize_event"),
+    ],
+)
+def test_raw_level_problems(raw, reason):
+    assert verdict(raw)[0] == reason
+
+
+def test_ranking_and_rating_preferences():
+    ranking = event("r", "ranking", {"x": "One", "y": "Two", "z": "Three"}, {"order": ["z", "x"]})
+    assert reference(json.dumps(ranking).encode())["order_idx"] == [2, 0]
+    bad_order = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["x", "x"]})
+    assert verdict(json.dumps(bad_order).encode())[0] == "bad_preference"
+    rating = event("s", "rating", {"x": "Up", "y": "Down"}, {"scores": {"x": 5}})
+    assert reference(json.dumps(rating).encode())["scores"] == [5.0, None]
+    nan = json.dumps(event("s", "rating", {"x": "Up"}, {"scores": {"x": 1}})).replace(
+        ": 1}", ": NaN}"
+    )
+    assert verdict(nan.encode())[0] == "bad_score"
+
+
+def test_chat_prompt_rendered_like_hh():
+    messages = [{"role": "system", "content": "Be nice."}, {"role": "user", "content": " Hi "}]
+    record = reference(json.dumps(event("c", prompt=messages)).encode())
+    assert record["prompt"] == "\n\nSystem: Be nice.\n\nHuman: Hi\n\nAssistant:"
+
+
+_texts = st.one_of(st.text(max_size=12), st.sampled_from(["", " ", "a\x00", "\ud800", "x" * 250]))
+_values = st.one_of(_texts, st.integers(), st.none(), st.booleans(), st.lists(_texts, max_size=3))
+_paths = st.sampled_from(
+    ["event_id", "type", "timestamp", "prompt", "responses.0.text", "responses.1.id",
+     "preference.winner", "preference.tie", "annotator.kind", "annotator.id", "metadata",
+     "responses.0.policy_version"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutations=st.lists(st.tuples(_paths, _values), max_size=3))
+def test_fast_path_agrees_with_reference(mutations):
+    e = event("e1")
+    raw = json.dumps(e).encode()
+    for path, value in mutations:
+        try:
+            raw = _mutate(json.loads(raw), path, value)
+        except (KeyError, TypeError, IndexError, ValueError):
+            continue
+    fast = fast_record(raw, LIMITS)
+    if fast is not None:  # whatever the fast path accepts, the reference accepts identically
+        assert reference(raw) == fast
+    if verdict(raw) is None and b"\\ud800" not in raw:
+        assert fast == reference(raw)  # and it does not needlessly fall back
