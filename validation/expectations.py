@@ -289,12 +289,21 @@ def validate_snapshot(
     golden_prompt_hashes: Collection[str] = (),
     counts: Mapping[str, int] | None = None,
 ) -> DataValidationResult:
-    """Load snapshot `version` (train + val) and validate it; manifest counts fill the shares."""
+    """Load snapshot `version` (train + val) and validate it.
+
+    The tie share comes from the manifest (ties among the events that built this version);
+    `counts` from the caller (e.g. the ingest report's 'quarantined') override it.
+    """
     from feedback_ingest.snapshots import load_snapshot, read_manifest
 
-    train, val = load_snapshot(Path(datasets_root), version)
-    manifest_counts = read_manifest(Path(datasets_root), version).get("counts") or {}
-    merged = {k: v for k, v in manifest_counts.items() if isinstance(v, int)}
+    root = Path(datasets_root)
+    manifest_counts = read_manifest(root, version).get("counts") or {}
+    merged = {
+        ours: int(manifest_counts[theirs])
+        for ours, theirs in (("events", "new_events"), ("ties", "ties"))
+        if isinstance(manifest_counts.get(theirs), int)
+    }
     merged.update(counts or {})
+    train, val = load_snapshot(root, version)
     frame = pd.concat([train, val], ignore_index=True)
     return validate_pairs(frame, config, golden_prompt_hashes, merged)
