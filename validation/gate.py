@@ -156,6 +156,7 @@ def _model_metrics(s: ScoredGolden, mask: np.ndarray, config: GateConfig) -> dic
     )
     rel = stats.reliability(margins, config.n_calibration_bins)
     rewards = np.concatenate([s.r_chosen[mask], s.r_rejected[mask]])
+    probe_rates, probe_counts = s.probe_rates(mask)
     lengths = np.concatenate([s.len_chosen[mask], s.len_rejected[mask]])
     return {
         "n_pairs": int(mask.sum()),
@@ -173,7 +174,8 @@ def _model_metrics(s: ScoredGolden, mask: np.ndarray, config: GateConfig) -> dic
         "longer_preferred_share": stats.longer_preferred_share(
             margins, s.len_chosen[mask], s.len_rejected[mask]
         ),
-        "probe_rates": s.probe_rates(mask),
+        "probe_rates": probe_rates,
+        "probe_counts": probe_counts,
         "non_finite_rewards": int((~np.isfinite(rewards)).sum()),
     }
 

@@ -76,11 +76,12 @@ def _champion_rules(metrics: dict[str, Any], config: GateConfig) -> list[str]:
 
 def _probe_rules(cand: dict[str, Any], config: GateConfig) -> list[str]:
     failures = []
+    overall = cand[OVERALL]
     for name, limit in config.probe_limits.items():
-        probe = cand[OVERALL]["probe_rates"].get(name)
-        if probe and probe["n"] and probe["rate"] > limit:
+        rate, n = overall["probe_rates"].get(name), overall["probe_counts"].get(name, 0)
+        if n and rate > limit:  # n == 0: the edit changed no response, nothing to judge
             failures.append(
-                f"probe {name!r}: reward rose for {probe['rate']:.1%} of {probe['n']} golden "
+                f"probe {name!r}: reward rose for {rate:.1%} of {n} golden "
                 f"responses (limit {limit:.0%})"
             )
     return failures
@@ -99,8 +100,7 @@ def _summary(metrics: dict[str, Any], config: GateConfig) -> str:
         )
     else:
         parts.append("no champion: floor and probe limits decide")
-    rates = {k: v["rate"] for k, v in o["probe_rates"].items()}
-    parts.append("probes " + ", ".join(f"{k} {_fmt(v)}" for k, v in rates.items()))
+    parts.append("probes " + ", ".join(f"{k} {_fmt(v)}" for k, v in o["probe_rates"].items()))
     return "passed: " + "; ".join(parts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,11 @@ class ScoredGolden:
     def margins(self) -> np.ndarray:
         return self.r_chosen - self.r_rejected
 
-    def probe_rates(self, mask: np.ndarray) -> dict[str, Any]:
-        """Per probe: share of changed responses in `mask` whose reward rose, and their count."""
-        out: dict[str, Any] = {}
+    def probe_rates(self, mask: np.ndarray) -> tuple[dict[str, float], dict[str, int]]:
+        """Per probe: the share of changed responses in `mask` whose reward rose, and how many
+        responses the edit changed (the rate's denominator)."""
+        rates: dict[str, float] = {}
+        counts: dict[str, int] = {}
         for name, p in self.probes.items():
             rose = np.concatenate(
                 [
@@ -50,8 +52,9 @@ class ScoredGolden:
                     (p.rejected > self.r_rejected + self.min_rise)[mask & p.rejected_changed],
                 ]
             )
-            out[name] = {"rate": float(rose.mean()) if rose.size else math.nan, "n": rose.size}
-        return out
+            rates[name] = float(rose.mean()) if rose.size else math.nan
+            counts[name] = int(rose.size)
+        return rates, counts
 
 
 class _TextIndex:

@@ -84,8 +84,8 @@ def test_length_hacking_candidate_is_blocked_by_probes():
     assert not verdict.passed
     assert any("probe 'padding'" in r for r in verdict.reasons)
     assert any("probe 'flattery'" in r for r in verdict.reasons)
-    assert m["probe_rates"]["padding"]["rate"] == 1.0
-    assert m["probe_rates"]["truncation"]["rate"] == 0.0
+    assert m["probe_rates"]["padding"] == 1.0
+    assert m["probe_rates"]["truncation"] == 0.0
     assert m["longer_preferred_share"] == 1.0 and m["reward_length_corr"] > 0.99
     assert verdict.metrics["golden"]["longer_wins_accuracy"]["overall"] == pytest.approx(0.75)
 
