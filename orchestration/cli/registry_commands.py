@@ -1,9 +1,99 @@
-"""CLI commands (placeholder until filled by its owner)."""
+"""`rmops promote`, `rmops rollback`, `rmops models`: the model registry from the command line."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from orchestration import settings
+from orchestration.cli.common import JsonOption, emit, fail
+
+
+def registry_config():
+    """The RegistryConfig of this environment (tracking URI, model name, handoff folder)."""
+    from rm_pipeline.tracking import RegistryConfig
+
+    home = settings.rmops_home()
+    return RegistryConfig(
+        tracking_uri=settings.mlflow_tracking_uri(home),
+        model_name=settings.registered_model_name(),
+        artifact_location=settings.mlflow_artifact_root(home),
+        handoff_dir=str(home / "handoff"),
+    )
+
+
+def _promotion_text(result) -> str:
+    if not result.changed:
+        return f"version {result.version} is already champion of '{result.model_name}'"
+    verb = "promoted" if result.action == "promote" else "rolled back to"
+    before = result.previous_champion or "none"
+    return (
+        f"{verb} version {result.version} of '{result.model_name}' (champion before: {before})"
+        + (f"\nhandoff: {result.handoff_path}" if result.handoff_path else "")
+    )
+
+
+def promote_command(
+    version: Annotated[str, typer.Argument(help="Model version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (tagged on the version).")] = "manual promotion",
+    expect_champion: Annotated[
+        str | None,
+        typer.Option(
+            help="Refuse unless this version (or 'none') is champion now; default: current one."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make VERSION the champion (only if it passed the golden gate)."""
+    from rm_pipeline.promotion import promote
+    from rm_pipeline.registry import CURRENT_CHAMPION, PromotionRefused
+
+    expected = CURRENT_CHAMPION
+    if expect_champion is not None:
+        expected = None if expect_champion.strip().lower() == "none" else expect_champion
+    try:
+        result = promote(registry_config(), version, expected, reason)
+    except (PromotionRefused, ValueError) as err:
+        raise fail(str(err)) from err
+    emit(result, as_json, _promotion_text(result))
+
+
+def rollback_command(
+    reason: Annotated[str, typer.Option(help="Why the champion is rolled back (required).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Make the previous champion the champion again."""
+    from rm_pipeline.promotion import rollback
+    from rm_pipeline.registry import PromotionRefused
+
+    try:
+        result = rollback(registry_config(), reason)
+    except (PromotionRefused, ValueError) as err:
+        raise fail(str(err)) from err
+    emit(result, as_json, _promotion_text(result))
+
+
+def models_command(as_json: JsonOption = False) -> None:
+    """List model versions with their aliases, gate verdicts and golden accuracy."""
+    from rm_pipeline.registry import list_models
+
+    config = registry_config()
+    rows = list_models(config)
+    lines = [f"{'version':>7}  {'verdict':<7}  {'accuracy':>8}  {'dataset':<10}  aliases"]
+    for row in rows:
+        acc = "-" if row.golden_accuracy is None else f"{row.golden_accuracy:.4f}"
+        lines.append(
+            f"{row.version:>7}  {row.gate_verdict:<7}  {acc:>8}  "
+            f"{row.dataset_version or '-':<10}  {', '.join(row.aliases) or '-'}"
+        )
+    if not rows:
+        lines = [f"no versions of '{config.model_name}' registered yet"]
+    emit({"model_name": config.model_name, "versions": rows}, as_json, "\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `rmops` app."""
+    app.command("promote")(promote_command)
+    app.command("rollback")(rollback_command)
+    app.command("models")(models_command)
