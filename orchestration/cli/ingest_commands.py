@@ -1,9 +1,143 @@
-"""CLI commands (placeholder until filled by its owner)."""
+"""CLI: `rmops ingest`, `rmops simulate`, `rmops datasets list|show` over feedback_ingest."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from orchestration.cli.common import JsonOption, emit, fail
+from orchestration.settings import rmops_home
+
+datasets_app = typer.Typer(help="Versioned preference datasets.", no_args_is_help=True)
+
+GoldenOption = Annotated[
+    list[Path] | None,
+    typer.Option("--golden", help="Golden file whose prompts are kept out of the dataset."),
+]
+
+
+def _config(golden: list[Path] | None = None):
+    from feedback_ingest.config import IngestConfig
+
+    return IngestConfig(home=rmops_home(), golden_paths=list(golden or []))
+
+
+def _hh_to_landing(config, hh_file: Path) -> Path:
+    """Replay an HH file as production feedback: its events land as one JSONL file."""
+    from feedback_ingest.hh import hh_events
+    from feedback_ingest.store import atomic_write_bytes
+
+    name = hh_file.name.removesuffix(".gz").removesuffix(".jsonl")
+    target = config.incoming_dir / f"hh-{name}.jsonl"
+    if not target.exists():  # same name, same events: a replay adds nothing
+        config.incoming_dir.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps(e).encode() for e in hh_events(hh_file)]
+        atomic_write_bytes(target, b"\n".join(lines) + b"\n")
+    return target
+
+
+def ingest(
+    from_hh: Annotated[
+        Path | None, typer.Option("--from-hh", help="HH-RLHF file (.jsonl/.jsonl.gz) to replay.")
+    ] = None,
+    sql_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of a feedback table.")] = None,
+    sql_table: Annotated[str | None, typer.Option(help="Table of feedback events.")] = None,
+    sql_watermark: Annotated[str, typer.Option(help="Monotonic watermark column.")] = "id",
+    golden: GoldenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest new feedback events, then build a dataset snapshot if anything is new."""
+    from feedback_ingest.build import build_snapshot
+    from feedback_ingest.ingest import ingest_feedback
+    from feedback_ingest.sources import SqlSource
+
+    if bool(sql_url) != bool(sql_table):
+        raise fail("--sql-url and --sql-table go together")
+    if from_hh is not None and not from_hh.is_file():
+        raise fail(f"--from-hh: no such file {from_hh}")
+    for path in golden or []:
+        if not path.is_file():
+            raise fail(f"--golden: no such file {path}")
+    config = _config(golden)
+    if from_hh is not None:
+        _hh_to_landing(config, from_hh)
+    source = SqlSource(sql_url, sql_table, sql_watermark) if sql_url else None
+    try:
+        report = ingest_feedback(config, source)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    snapshot = build_snapshot(config)
+    result = {"ingest": report.to_dict(), "snapshot": snapshot.to_dict()}
+    state = "new version" if snapshot.created else "no new events; latest version"
+    text = (
+        f"read {report.read}: accepted {report.accepted}, duplicate {report.duplicate}, "
+        f"quarantined {report.quarantined} {report.quarantine_reasons or ''}\n"
+        f"{state} {snapshot.version}: {snapshot.counts.get('total', 0)} pairs "
+        f"(train {snapshot.counts.get('train', 0)}, val {snapshot.counts.get('val', 0)})"
+    )
+    emit(result, as_json, text)
+
+
+def simulate(
+    events: Annotated[int, typer.Option("--events", min=1, help="How many events to write.")],
+    drift: Annotated[
+        bool, typer.Option(help="Shift the policy: longer, flattering answers.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same events).")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Write simulated production feedback into the landing folder."""
+    from feedback_ingest.simulate import write_simulated
+
+    path = write_simulated(_config(), events, seed=seed, drift=drift)
+    result = {"path": str(path), "events": events, "seed": seed, "drift": drift}
+    emit(result, as_json, f"wrote {events} events to {path}")
+
+
+@datasets_app.command("list")
+def list_datasets(as_json: JsonOption = False) -> None:
+    """List dataset versions with their pair counts."""
+    from feedback_ingest.snapshots import list_versions, read_manifest
+
+    root = _config().datasets_root
+    rows = []
+    for version in list_versions(root):
+        manifest = read_manifest(root, version)
+        rows.append({"version": version, "parent": manifest["parent"],
+                     "created_at": manifest["created_at"], **manifest["counts"]})  # fmt: skip
+    lines = [
+        f"{r['version']}  {r['created_at'][:19]}  pairs {r['total']} "
+        f"(train {r['train']}, val {r['val']}, new {r['new_pairs']})"
+        for r in rows
+    ]
+    emit({"versions": rows}, as_json, "\n".join(lines) or "no dataset versions yet")
+
+
+@datasets_app.command("show")
+def show_dataset(
+    version: Annotated[str, typer.Argument(help="Version, e.g. v000001, or 'latest'.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Print one version's manifest (counts, watermark, file hashes)."""
+    from feedback_ingest.snapshots import latest_version, read_manifest
+
+    root = _config().datasets_root
+    if version == "latest":
+        version = latest_version(root) or ""
+        if not version:
+            raise fail("no dataset versions yet")
+    try:
+        manifest = read_manifest(root, version)
+    except (ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    emit(manifest, as_json)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `rmops` app."""
+    app.command()(ingest)
+    app.command()(simulate)
+    app.add_typer(datasets_app, name="datasets")

@@ -1,0 +1,52 @@
+"""CLI: rmops ingest / simulate / datasets, in a temp RMOPS_HOME."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import SHARED_DATA
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_simulate_ingest_and_datasets(rmops_home):
+    written = invoke("simulate", "--events", "300", "--seed", "2")
+    assert written["events"] == 300 and written["path"].startswith(str(rmops_home))
+    first = invoke("ingest")
+    ing = first["ingest"]
+    assert ing["read"] == 300 == ing["accepted"] + ing["duplicate"] + ing["quarantined"]
+    assert first["snapshot"]["version"] == "v000001" and first["snapshot"]["created"]
+    assert invoke("ingest")["snapshot"]["created"] is False
+    listed = invoke("datasets", "list")["versions"]
+    assert [v["version"] for v in listed] == ["v000001"] and listed[0]["total"] > 0
+    shown = invoke("datasets", "show", "latest")
+    assert shown["counts"]["total"] == listed[0]["total"] and "train.parquet" in shown["files"]
+    text = runner.invoke(app, ["datasets", "list"])
+    assert "v000001" in text.stdout
+
+
+def test_ingest_from_hh_with_golden(rmops_home):
+    pool = SHARED_DATA / "helpful-base-feedback-pool.jsonl.gz"
+    golden = SHARED_DATA / "helpful-golden.jsonl.gz"
+    result = invoke("ingest", "--from-hh", str(pool), "--golden", str(golden))
+    assert result["ingest"]["read"] == 2003
+    assert result["snapshot"]["counts"]["total"] > 1900
+    assert invoke("ingest", "--from-hh", str(pool))["ingest"]["read"] == 0  # replay adds nothing
+
+
+def test_errors_and_help(rmops_home):
+    bad = runner.invoke(app, ["datasets", "show", "v9"])
+    assert bad.exit_code == 2 and "look like v000001" in bad.stderr
+    missing = runner.invoke(app, ["ingest", "--sql-url", "sqlite://"])
+    assert missing.exit_code == 2 and "--sql-table" in missing.stderr
+    for command in (["ingest"], ["simulate"], ["datasets", "list"], ["datasets", "show"]):
+        assert runner.invoke(app, [*command, "--help"]).exit_code == 0
