@@ -234,3 +234,16 @@ def test_two_processes_racing_leave_one_champion(cfg, store, tmp_path):
     assert winners[0]["previous"] == "1"
     assert aliases(cfg)[CHAMPION] == winners[0]["version"]
     assert aliases(cfg)[PREVIOUS_CHAMPION] == "1"
+
+
+def test_lock_target_follows_the_backend(tmp_path):
+    from rm_pipeline.promotion import lock_target
+
+    sqlite = RegistryConfig(tracking_uri=f"sqlite:///{tmp_path / 'db' / 'mlflow.db'}")
+    assert lock_target(sqlite) == str(tmp_path / "db" / "mlflow.db") + ".promotion.lock"
+    pg = "postgresql://mlflow@db:5432/mlflow"
+    assert lock_target(RegistryConfig(tracking_uri=pg)) == pg
+    server = RegistryConfig(tracking_uri="http://mlflow:5000")
+    assert lock_target(server) is None  # check-after-write only
+    shared = dataclasses.replace(server, lock_url=str(tmp_path / "promote.lock"))
+    assert lock_target(shared) == str(tmp_path / "promote.lock")

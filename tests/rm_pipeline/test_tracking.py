@@ -123,3 +123,34 @@ def test_registry_config_names_the_bad_field():
         RegistryConfig(tracking_uri="sqlite:///x.db", model_name="a/b")
     with pytest.raises(ValueError, match="lock_timeout_s"):
         RegistryConfig(tracking_uri="sqlite:///x.db", lock_timeout_s=0)
+
+
+@pytest.mark.slow
+def test_real_training_run_tracked_end_to_end(cfg, tiny_backbone_dir, tmp_path):
+    """open run -> train with the MLflow callback -> log model + evaluation -> register."""
+    from rm_helpers import obvious_pairs, split_frames, tiny_config
+
+    from rm_pipeline.mlflow_model import log_reward_model
+    from rm_pipeline.registry import register_candidate
+    from rm_pipeline.train import train_reward_model
+
+    train_config = tiny_config(tiny_backbone_dir, num_epochs=2)
+    train, val = split_frames(obvious_pairs(40))
+    with start_training_run(cfg, train_config, "v000009", {"train": len(train)}) as run:
+        result = train_reward_model(
+            train_config, train, val, tmp_path, "v000009", callbacks=[run.metrics_callback()]
+        )
+        log_training_result(cfg, run.run_id, result)
+        logged = log_reward_model(cfg, run.run_id, result.export_dir)
+        verdict = {"passed": True, "reasons": [], "metrics": {"accuracy": 0.9}, "golden_hash": "h"}
+        log_evaluation(cfg, run.run_id, verdict)
+        version = register_candidate(
+            cfg, run.run_id, logged.model_uri, "v000009", True, [], {"accuracy": 0.9}
+        )
+    client = mlflow_client(cfg)
+    losses = client.get_metric_history(run.run_id, "train/loss")
+    assert len(losses) >= 2 and [m.step for m in losses] == sorted(m.step for m in losses)
+    assert client.get_metric_history(run.run_id, "eval/accuracy")
+    assert version.tags["reward_std"] == repr(float(result.card.reward_std))
+    assert version.tags["base_model"] == result.card.base_model
+    assert client.get_run(run.run_id).data.tags["gate_verdict"] == "passed"
