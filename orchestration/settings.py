@@ -35,3 +35,23 @@ def mlflow_artifact_root(home: Path | None = None) -> str:
 def registered_model_name() -> str:
     """`RMOPS_MODEL_NAME` (default `reward-model`)."""
     return os.environ.get("RMOPS_MODEL_NAME", DEFAULT_MODEL_NAME)
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer environment variable, with an error that names it."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def is_set(name: str) -> bool:
+    """Whether a (secret) variable is set; its value is read by Dagster's EnvVar at run time."""
+    return bool(os.environ.get(name))

@@ -1,0 +1,1 @@
+"""Assets by group: feedback, training, validation, registry, monitoring."""

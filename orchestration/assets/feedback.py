@@ -1,0 +1,59 @@
+"""Feedback group: new events from the source, then a new preference-dataset snapshot."""
+
+import dagster as dg
+
+from orchestration.metadata import table_md
+from orchestration.resources import FeedbackSourceResource, RmopsHomeResource
+
+
+@dg.asset(group_name="feedback", kinds={"python"})
+def feedback_events(
+    context: dg.AssetExecutionContext,
+    rmops_home: RmopsHomeResource,
+    feedback_source: FeedbackSourceResource,
+) -> dg.MaterializeResult:
+    """Ingest new feedback events: validate, de-duplicate, quarantine bad ones with a reason."""
+    from feedback_ingest.ingest import ingest_feedback
+
+    config = rmops_home.ingest_config()
+    report = ingest_feedback(config, feedback_source.source(config))
+    context.log.info(
+        f"read {report.read}: {report.accepted} accepted, {report.duplicate} duplicate, "
+        f"{report.quarantined} quarantined"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "read": report.read,
+            "accepted": report.accepted,
+            "duplicate": report.duplicate,
+            "quarantined": report.quarantined,
+            "quarantine_reasons": dg.MetadataValue.md(
+                table_md(["reason", "events"], sorted(report.quarantine_reasons.items()))
+            ),
+            "accepted_by_type": dict(report.by_type),
+            "quarantine_dir": dg.MetadataValue.path(str(config.quarantine_dir)),
+        }
+    )
+
+
+@dg.asset(group_name="feedback", deps=[feedback_events], kinds={"parquet"})
+def preference_dataset(context: dg.AssetExecutionContext, rmops_home: RmopsHomeResource):
+    """A new versioned snapshot of preference pairs (parent + pairs from new events)."""
+    from feedback_ingest.build import build_snapshot
+
+    report = build_snapshot(rmops_home.ingest_config())
+    counts = report.counts
+    context.add_output_metadata(
+        {
+            "dataset_version": report.version or "none",
+            "created": report.created,
+            "parent": report.parent or "none",
+            "pairs_train": counts.get("train", 0),
+            "pairs_val": counts.get("val", 0),
+            "new_pairs": counts.get("new_pairs", 0),
+            "golden_excluded": counts.get("golden_excluded", 0),
+            "ties": counts.get("ties", 0),
+            "path": dg.MetadataValue.path(report.path or ""),
+        }
+    )
+    return report

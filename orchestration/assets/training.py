@@ -1,0 +1,64 @@
+"""Training group: a reward-model candidate trained on the newest preference dataset."""
+
+import dagster as dg
+
+from orchestration.configs import TrainingConfig
+from orchestration.instance import TRAINING_POOL
+from orchestration.resources import MlflowRegistryResource, RmopsHomeResource
+
+# Read only by the dagster-k8s executor / run launcher: a GPU for the training step.
+K8S_GPU_TAGS = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {"limits": {"nvidia.com/gpu": "1"}, "requests": {"nvidia.com/gpu": "1"}}
+        }
+    }
+}
+
+
+@dg.asset(
+    group_name="training", kinds={"pytorch", "mlflow"}, pool=TRAINING_POOL, op_tags=K8S_GPU_TAGS
+)
+def reward_model_candidate(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    preference_dataset,
+    rmops_home: RmopsHomeResource,
+    mlflow_registry: MlflowRegistryResource,
+):
+    """Bradley-Terry reward model trained on the dataset snapshot, logged as an MLflow run."""
+    from orchestration.steps.training import train_candidate
+
+    registry = mlflow_registry.registry_config()
+    candidate = train_candidate(
+        config.to_train_config(),
+        registry,
+        rmops_home.ingest_config().datasets_root,
+        preference_dataset.version,
+        rmops_home.runs_dir,
+        warm_start=config.warm_start,
+    )
+    m = candidate.metrics
+    context.add_output_metadata(
+        {
+            "dataset_version": candidate.dataset_version,
+            "mlflow_run_id": candidate.run_id,
+            "mlflow_run": dg.MetadataValue.url(run_link(registry, candidate.run_id)),
+            "warm_start_version": candidate.warm_start_version or "base",
+            "val_accuracy": float(m.get("val_accuracy", float("nan"))),
+            "pairs_trained": int(m.get("pairs_trained", 0)),
+            "pairs_per_s": float(m.get("pairs_per_s", 0.0)),
+            "export_dir": dg.MetadataValue.path(candidate.export_dir),
+        }
+    )
+    return candidate
+
+
+def run_link(registry, run_id: str) -> str:
+    """Where the run is in the MLflow UI (`make ui` serves it on port 5000 by default)."""
+    base = (
+        registry.tracking_uri
+        if registry.tracking_uri.startswith("http")
+        else "http://127.0.0.1:5000"
+    )
+    return f"{base.rstrip('/')}/#/experiments/0/runs/{run_id}"

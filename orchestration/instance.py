@@ -1,0 +1,37 @@
+"""The embedded Dagster instance: `RMOPS_HOME/dagster` with SQLite storage, the run queue and a
+pool limit so only one training run executes at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRAINING_POOL = "reward_model_training"
+
+DAGSTER_YAML = """\
+# Written by rmops (orchestration/instance.py). Embedded default: SQLite storage in this folder.
+# At scale, replace `storage` with dagster-postgres and add a k8s run launcher (see README).
+storage:
+  sqlite:
+    base_dir: {base_dir}
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+  pools:
+    # Every pool (the training pool included) runs one step at a time: one training run at once.
+    default_limit: 1
+    granularity: op
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home(home: Path) -> Path:
+    """Create `home/dagster/dagster.yaml` if missing (idempotent) and return the folder."""
+    dagster_home = Path(home) / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        tmp = config.with_suffix(".yaml.tmp")
+        tmp.write_text(DAGSTER_YAML.format(base_dir=(dagster_home / "storage").as_posix()))
+        tmp.replace(config)
+    return dagster_home

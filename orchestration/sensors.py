@@ -1,0 +1,109 @@
+"""Sensors: retrain on feedback volume or reward drift, launch the downstream job on a new
+champion, and alert on failed runs. Each tick stays cheap (manifests and small JSON files)."""
+
+import dagster as dg
+
+from orchestration.jobs import downstream_ppo_job, drift_job, ingest_job, training_job
+from orchestration.resources import AlertSinksResource, RmopsHomeResource
+
+RUNNING = dg.DefaultSensorStatus.RUNNING
+
+
+@dg.sensor(job=training_job, default_status=RUNNING, minimum_interval_seconds=30)
+def feedback_volume_sensor(context: dg.SensorEvaluationContext, rmops_home: RmopsHomeResource):
+    """Retrain when enough new accepted pairs arrived since the champion's dataset version."""
+    from feedback_ingest.snapshots import latest_version, pairs_added_since
+    from rm_pipeline.handoff import read_latest_handoff
+
+    root = rmops_home.root / "datasets" / "preferences"
+    latest = latest_version(root)
+    if latest is None:
+        return dg.SkipReason("no dataset snapshot yet")
+    if context.cursor == latest:
+        return dg.SkipReason(f"already requested training for {latest}")
+    record = read_latest_handoff(rmops_home.handoff_dir)
+    base = record.dataset_version if record else None
+    new_pairs = pairs_added_since(root, base)
+    threshold = rmops_home.retrain_min_pairs
+    if new_pairs < threshold:
+        return dg.SkipReason(
+            f"{new_pairs} new pairs since {base or 'the start'} (< {threshold}); waiting"
+        )
+    request = dg.RunRequest(
+        run_key=f"dataset-{latest}",
+        tags={"rmops/trigger": "feedback_volume", "rmops/dataset_version": latest},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=latest)
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("reward_drift_report"), job=training_job, default_status=RUNNING
+)
+def reward_drift_sensor(
+    context: dg.SensorEvaluationContext,
+    asset_event: dg.EventLogEntry,
+    rmops_home: RmopsHomeResource,
+    alert_sinks: AlertSinksResource,
+):
+    """Alert once per drift episode and request one retraining run for it."""
+    from validation.alerts import Alert, DriftEpisodes
+
+    metadata = asset_event.asset_materialization.metadata
+    drifted = bool(metadata["drift_detected"].value) if "drift_detected" in metadata else False
+    episodes = DriftEpisodes(rmops_home.drift_state_path)
+    if not episodes.observe(drifted):
+        return dg.SkipReason("drifting, already alerted" if drifted else "no drift")
+    fields = {k: metadata[k].value for k in ("mean_reward_shift", "score_reward") if k in metadata}
+    fields["report"] = metadata["report"].value if "report" in metadata else "-"
+    alert = Alert(
+        title="Reward drift detected",
+        text="The champion's reward distribution on recent traffic moved; retraining requested.",
+        severity="warning",
+        fields=fields,
+    )
+    if any(o.delivered for o in alert_sinks.send(alert)):
+        episodes.mark_alerted()
+    episode = episodes.state["episodes"]
+    return dg.RunRequest(run_key=f"drift-episode-{episode}", tags={"rmops/trigger": "reward_drift"})
+
+
+def build_champion_change_sensor(job) -> dg.SensorDefinition:
+    """A sensor that launches `job` (the downstream PPO job) once per champion change."""
+
+    @dg.sensor(name="champion_change_sensor", job=job, default_status=RUNNING)
+    def champion_change_sensor(context: dg.SensorEvaluationContext, rmops_home: RmopsHomeResource):
+        from rm_pipeline.handoff import read_latest_handoff
+
+        record = read_latest_handoff(rmops_home.handoff_dir)
+        if record is None:
+            return dg.SkipReason("no champion yet")
+        key = f"v{record.version}-{record.created_at}"
+        if context.cursor == key:
+            return dg.SkipReason(f"champion v{record.version} already handed off")
+        path = str(rmops_home.handoff_dir / "latest.json")
+        request = dg.RunRequest(
+            run_key=f"handoff-{key}",
+            run_config={"ops": {"score_with_champion": {"config": {"handoff_path": path}}}},
+            tags={"rmops/champion": record.version},
+        )
+        return dg.SensorResult(run_requests=[request], cursor=key)
+
+    return champion_change_sensor
+
+
+@dg.run_failure_sensor(
+    default_status=RUNNING, monitored_jobs=[ingest_job, training_job, drift_job, downstream_ppo_job]
+)
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alert_sinks: AlertSinksResource):
+    """Alert through the same sinks when a pipeline run fails (a gate refusal included)."""
+    from validation.alerts import Alert
+
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    alert = Alert(
+        title=f"rmops run failed: {run.job_name}",
+        text=message[:500],
+        severity="critical",
+        fields={"run_id": run.run_id, "job": run.job_name},
+    )
+    alert_sinks.send(alert)

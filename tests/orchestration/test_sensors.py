@@ -1,0 +1,140 @@
+"""Each sensor with `build_sensor_context` against a real temporary instance."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from feedback_ingest.build import build_snapshot
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.ingest import ingest_feedback
+from orchestration.definitions import build_definitions
+from orchestration.resources import RmopsHomeResource
+from rm_pipeline.handoff import HandoffRecord, write_handoff
+
+
+@pytest.fixture
+def defs(loop_resources):
+    return build_definitions(loop_resources)
+
+
+def _snapshot(home):
+    config = IngestConfig(home=home)
+    ingest_feedback(config)
+    return build_snapshot(config)
+
+
+def _tick(defs, name, instance, resources, cursor=None):
+    sensor = defs.resolve_sensor_def(name)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return sensor, sensor(context), context
+
+
+def test_volume_sensor_skips_below_threshold_then_requests_once(defs, loop_home, loop_resources):
+    snapshot = _snapshot(loop_home)
+    strict = dict(loop_resources)
+    strict["rmops_home"] = RmopsHomeResource(home=str(loop_home), retrain_min_pairs=10**6)
+    with dg.instance_for_test() as instance:
+        _, result, _ = _tick(build_definitions(strict), "feedback_volume_sensor", instance, strict)
+        assert isinstance(result, dg.SkipReason)
+        assert "new pairs since the start" in result.skip_message
+
+        _, result, _ = _tick(defs, "feedback_volume_sensor", instance, loop_resources)
+        assert isinstance(result, dg.SensorResult)
+        assert [r.run_key for r in result.run_requests] == [f"dataset-{snapshot.version}"]
+        assert result.cursor == snapshot.version
+
+        # Same dataset again: nothing new to train on.
+        _, again, _ = _tick(
+            defs, "feedback_volume_sensor", instance, loop_resources, cursor=snapshot.version
+        )
+        assert isinstance(again, dg.SkipReason)
+
+
+def test_volume_sensor_counts_from_the_champions_dataset(defs, loop_home, loop_resources):
+    snapshot = _snapshot(loop_home)
+    record = HandoffRecord("models:/reward-model/1", "reward-model", "1", 0.0, 1.0,
+                           snapshot.version, "2026-01-01T00:00:00+00:00")  # fmt: skip
+    write_handoff(record, loop_home / "handoff")
+    with dg.instance_for_test() as instance:
+        _, result, _ = _tick(defs, "feedback_volume_sensor", instance, loop_resources)
+    assert isinstance(result, dg.SkipReason)
+    assert f"0 new pairs since {snapshot.version}" in result.skip_message
+
+
+def _drift_event(instance, drifted: bool):
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "reward_drift_report",
+            metadata={"drift_detected": drifted, "score_reward": 0.4 if drifted else 0.01},
+        )
+    )
+
+
+def test_drift_sensor_alerts_once_per_episode(defs, loop_home, loop_resources):
+    alerts = loop_home / "alerts" / "alerts.jsonl"
+    requests = []
+    with dg.instance_for_test() as instance:
+        sensor = defs.resolve_sensor_def("reward_drift_sensor")
+        cursor = None
+        for drifted in (False, True, True, False, True):
+            _drift_event(instance, drifted)
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=loop_resources
+            )
+            data = sensor.evaluate_tick(ctx)
+            cursor = data.cursor
+            requests += [r.run_key for r in data.run_requests]
+    lines = alerts.read_text().splitlines() if alerts.exists() else []
+    assert requests == ["drift-episode-1", "drift-episode-2"]
+    assert len(lines) == 2
+    assert json.loads(lines[0])["title"] == "Reward drift detected"
+
+
+def test_champion_change_sensor_requests_downstream_job_once(defs, loop_home, loop_resources):
+    with dg.instance_for_test() as instance:
+        _, result, _ = _tick(defs, "champion_change_sensor", instance, loop_resources)
+        assert isinstance(result, dg.SkipReason)
+        record = HandoffRecord("models:/reward-model/3", "reward-model", "3", 0.1, 1.2,
+                               "v000002", "2026-01-02T00:00:00+00:00")  # fmt: skip
+        write_handoff(record, loop_home / "handoff")
+        _, result, _ = _tick(defs, "champion_change_sensor", instance, loop_resources)
+        (request,) = result.run_requests
+        assert request.job_name in (None, "downstream_ppo_job")
+        assert request.run_key == "handoff-v3-2026-01-02T00:00:00+00:00"
+        path = request.run_config["ops"]["score_with_champion"]["config"]["handoff_path"]
+        assert path.endswith("latest.json")
+        _, again, _ = _tick(defs, "champion_change_sensor", instance, loop_resources, result.cursor)
+        assert isinstance(again, dg.SkipReason)
+
+
+def test_failure_sensor_alerts_through_the_sinks(defs, loop_home, loop_resources):
+    @dg.op
+    def boom():
+        raise RuntimeError("planted failure")
+
+    @dg.job
+    def failing_job():
+        boom()
+
+    with dg.instance_for_test() as instance:
+        failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        run = instance.get_runs()[0]
+        failure = next(
+            e for e in instance.all_logs(run.run_id) if e.dagster_event and
+            e.dagster_event.event_type_value == "PIPELINE_FAILURE"
+        )  # fmt: skip
+        sensor = defs.resolve_sensor_def("run_failure_alert_sensor")
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_instance=instance,
+            dagster_run=run,
+            dagster_event=failure.dagster_event,
+            resources=loop_resources,
+        )
+        sensor(ctx.for_run_failure())
+    lines = (loop_home / "alerts" / "alerts.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    assert "failing_job" in json.loads(lines[0])["title"]
