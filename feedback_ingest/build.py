@@ -8,6 +8,7 @@ parent rows are carried over untouched, which keeps an incremental build cheap.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,16 @@ def _hashes(prompts: np.ndarray) -> np.ndarray:
     return np.array([prompt_hash(p) for p in uniques], dtype=object)[inverse]
 
 
+def _pair_ids(prompts: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> list[str]:
+    """`schema.pair_id` for many rows, with its per-call overhead taken out of the loop."""
+    sha, out = hashlib.sha256, []
+    for p, c, r in zip(prompts, chosen, rejected, strict=True):
+        parts = [x.encode("utf-8", "surrogatepass") for x in (p.strip(), c, r)]
+        framed = b"".join(len(x).to_bytes(8, "big") + x for x in parts)
+        out.append(sha(framed).hexdigest()[:32])
+    return out
+
+
 def _is_val(hashes: np.ndarray, val_fraction: float) -> np.ndarray:
     bucket = np.array([int(h[:8], 16) % 10_000 for h in hashes], dtype=np.int64)
     return bucket < int(round(val_fraction * 10_000))
@@ -89,7 +100,7 @@ def _decide(votes: pd.DataFrame, hashes: np.ndarray, val_fraction: float) -> pa.
     n_votes = vl + vh
     agreement = np.maximum(vl, vh) / np.maximum(n_votes, 1)
     columns = {
-        "pair_id": [pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)],
+        "pair_id": _pair_ids(prompts, chosen, rejected),
         "prompt": prompts,
         "chosen": chosen,
         "rejected": rejected,

@@ -9,6 +9,7 @@ both paths produce identical records).
 from __future__ import annotations
 
 import math
+import re
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -16,7 +17,6 @@ from msgspec import UNSET, UnsetType
 from feedback_ingest.render import ROLE_LABELS, render_prompt
 from feedback_ingest.validate import (
     ANNOTATOR_KINDS,
-    BAD_CHARS,
     EVENT_TYPES,
     Limits,
     encode_metadata,
@@ -61,9 +61,16 @@ class _Event(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_Event)
 
 
+# A control character can only reach a decoded string through these escapes (raw control
+# bytes are invalid JSON) or a raw DEL byte; lone surrogates fail msgspec's decoding. One
+# search over the raw line thus stands in for BAD_CHARS on every text of the event.
+_SUSPECT = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f")
+
+
 def _ok(text: str, max_chars: int) -> str | None:
-    """The stripped text if it passes every text check, else None."""
-    if len(text) > max_chars or BAD_CHARS.search(text):
+    """The stripped text if it is short enough and not blank, else None (control characters
+    were ruled out on the raw line)."""
+    if len(text) > max_chars:
         return None
     return text.strip() or None
 
@@ -109,7 +116,7 @@ def _preference(kind: str, pref: _Preference, ids: list[str]) -> dict | None:
 
 def fast_record(raw: bytes, limits: Limits) -> dict | None:
     """The accepted-event record of `raw`, or None: "ask the reference validator"."""
-    if len(raw) > limits.max_event_bytes:
+    if len(raw) > limits.max_event_bytes or _SUSPECT.search(raw):
         return None
     try:
         event = _DECODER.decode(raw)

@@ -21,7 +21,7 @@ JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRecord:
     """One event as read: its raw bytes, the decoded object if the source has one, where from."""
 

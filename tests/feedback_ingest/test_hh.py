@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
 
 from feedback_ingest.build import build_snapshot
 from feedback_ingest.config import IngestConfig
@@ -17,6 +17,9 @@ from feedback_ingest.render import render_prompt
 from feedback_ingest.schema import prompt_hash
 from feedback_ingest.snapshots import load_snapshot
 from feedback_ingest.store import atomic_write_bytes
+
+# The shared HH data beside the checkout (never copied into the repository).
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf"
 
 POOL = SHARED_DATA / "harmless-feedback-pool.jsonl.gz"
 GOLDEN = SHARED_DATA / "harmless-golden.jsonl.gz"

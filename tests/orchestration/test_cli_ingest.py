@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from conftest import SHARED_DATA
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+
+# The shared HH data beside the checkout (never copied into the repository).
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf"
 
 runner = CliRunner()
 
