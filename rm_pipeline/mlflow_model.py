@@ -40,6 +40,10 @@ OUTPUT_COLUMNS = ("reward", "reward_normalized")
 class RewardModelPyfunc(mlflow.pyfunc.PythonModel):
     """pyfunc over RewardScorer: (prompt, response) rows -> (reward, reward_normalized) rows."""
 
+    # No predict() type hints: the explicit signature validates input. This flag (MLflow's own,
+    # used by ChatModel) skips the hint wrapper that only warns about their absence.
+    _skip_type_hint_validation = True
+
     def load_context(self, context) -> None:
         from rm_pipeline.scoring import RewardScorer
 

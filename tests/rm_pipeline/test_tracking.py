@@ -135,7 +135,7 @@ def test_real_training_run_tracked_end_to_end(cfg, tiny_backbone_dir, tmp_path):
     from rm_pipeline.train import train_reward_model
 
     train_config = tiny_config(tiny_backbone_dir, num_epochs=2)
-    train, val = split_frames(obvious_pairs(40))
+    train, val = split_frames(obvious_pairs(24))
     with start_training_run(cfg, train_config, "v000009", {"train": len(train)}) as run:
         result = train_reward_model(
             train_config, train, val, tmp_path, "v000009", callbacks=[run.metrics_callback()]
