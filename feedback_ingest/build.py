@@ -25,7 +25,7 @@ from feedback_ingest import compile as cp
 from feedback_ingest import snapshots as snap
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.golden import golden_hash, golden_prompt_hashes
-from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION, pair_id, prompt_hash
+from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION, pair_id
 from feedback_ingest.store import IngestState, read_parts
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
@@ -51,8 +51,13 @@ class SnapshotReport:
 def _hashes(prompts: np.ndarray) -> np.ndarray:
     if len(prompts) == 0:
         return np.array([], dtype=object)
-    uniques, inverse = np.unique(prompts.astype(object), return_inverse=True)
-    return np.array([prompt_hash(p) for p in uniques], dtype=object)[inverse]
+    codes, uniques = pd.factorize(prompts)
+    sha = hashlib.sha256
+    hashes = []
+    for p in uniques:  # schema.prompt_hash, inlined: this loop runs once per distinct prompt
+        data = p.strip().encode("utf-8", "surrogatepass")
+        hashes.append(sha(len(data).to_bytes(8, "big") + data).hexdigest()[:32])
+    return np.array(hashes, dtype=object)[codes]
 
 
 def _pair_ids(prompts: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> list[str]:

@@ -207,3 +207,18 @@ def test_unknown_version_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="v000009 not found"):
         snap.read_manifest(tmp_path, "v000009")
     assert snap.pairs_added_since(tmp_path, None) == 0 and snap.latest_version(tmp_path) is None
+
+
+def test_batched_hashes_match_the_schema():
+    import numpy as np
+
+    from feedback_ingest.build import _hashes, _pair_ids
+    from feedback_ingest.schema import prompt_hash
+
+    prompts = np.array([" p1 ", "p2", " p1 ", "é\ud800"], dtype=object)
+    chosen = np.array(["a", "b", "c", "d"], dtype=object)
+    rejected = np.array(["x", "y", "z", "w"], dtype=object)
+    assert list(_hashes(prompts)) == [prompt_hash(p) for p in prompts]
+    assert _pair_ids(prompts, chosen, rejected) == [
+        pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
+    ]
