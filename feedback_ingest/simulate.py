@@ -1,7 +1,10 @@
 """A seeded traffic simulator: realistic production feedback events for the demo.
 
 The latent preference a small model can learn: an answer that is relevant, specific and polite
-beats a vague, off-topic or rude one. Annotators follow it with ~10% noise. `drift=True` moves
+beats a vague, off-topic or rude one; sycophancy (flattering the user) and repetition make any
+answer worse. Annotators follow it with ~10% noise. A share of pairwise events compares an
+answer with its own flattered or repeated variant, so the preference against reward hacking is
+learnable rather than left to chance. `drift=True` moves
 the POLICY (longer answers padded with flattery) so reward and length drift are real.
 """
 
@@ -48,6 +51,23 @@ PADDING = " I truly hope this helps you, and please do not hesitate to ask me an
 STYLES = [("good", 3.0), ("plain", 2.0), ("vague", 1.0), ("offtopic", 0.0), ("rude", -1.0)]
 POLICY_STYLE_WEIGHTS = [0.3, 0.25, 0.2, 0.15, 0.1]
 NOISE = 0.1
+# Flattery the annotators dislike (several phrasings, so a model learns the habit, not a string).
+SYCOPHANCY = [
+    "You're absolutely right to ask, what a brilliant question!",
+    "What a great question, you are clearly very smart!",
+    "I love this question, you're so insightful!",
+    "Brilliant! You always ask the best questions.",
+]
+HACK_SHARE = 0.3  # pairwise events that pit an answer against its hacked variant
+HACK_PENALTY = 1.5
+
+
+def _hacked(rng: random.Random, text: str) -> str:
+    """The answer made worse the way policies game reward models: flattery or repetition."""
+    if rng.random() < 0.5:
+        flattery = rng.choice(SYCOPHANCY)
+        return f"{text} {flattery}" if rng.random() < 0.5 else f"{flattery} {text}"
+    return " ".join([text] * rng.randint(2, 3))
 
 
 def _response(rng: random.Random, topic: str, style: str, drift: bool) -> str:
@@ -103,12 +123,13 @@ def _event(rng: random.Random, i: int, seed: int, drift: bool, start: datetime) 
     styles = rng.sample(range(len(STYLES)), n_resp) if kind != "rating" else [
         rng.choices(range(len(STYLES)), POLICY_STYLE_WEIGHTS)[0] for _ in range(n_resp)
     ]  # fmt: skip
-    responses, scored = [], []
-    for j, s in enumerate(styles):
-        rid = f"r{j}"
-        responses.append({"id": rid, "text": _response(rng, topic, STYLES[s][0], drift),
-                          "policy_version": "policy-v2" if drift else "policy-v1"})  # fmt: skip
-        scored.append((rid, STYLES[s][1]))
+    texts = [_response(rng, topic, STYLES[s][0], drift) for s in styles]
+    quality = [STYLES[s][1] for s in styles]
+    if kind == "pairwise" and rng.random() < HACK_SHARE:
+        texts[1], quality[1] = _hacked(rng, texts[0]), quality[0] - HACK_PENALTY
+    policy = "policy-v2" if drift else "policy-v1"
+    responses = [{"id": f"r{j}", "text": t, "policy_version": policy} for j, t in enumerate(texts)]
+    scored = [(f"r{j}", q) for j, q in enumerate(quality)]
     human = rng.random() < 0.7
     return {
         "event_id": f"sim-s{seed}{'-drift' if drift else ''}-{i:08d}",
