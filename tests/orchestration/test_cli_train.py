@@ -1,0 +1,173 @@
+"""`rmops train`, `rmops score`, `rmops evaluate` end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from feedback_ingest.schema import PAIR_COLUMNS, pair_id, prompt_hash
+from orchestration.cli import app
+
+runner = CliRunner()
+
+
+def _pairs(n: int) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        prompt = f"\n\nHuman: Tell me about topic {i}.\n\nAssistant:"
+        chosen, rejected = f" Happy to help with topic {i}!", " No."
+        rows.append(
+            {
+                "pair_id": pair_id(prompt, chosen, rejected),
+                "prompt": prompt,
+                "chosen": chosen,
+                "rejected": rejected,
+                "weight": 1.0,
+                "n_votes": 1,
+                "agreement": 1.0,
+                "annotator_kind": "human",
+                "source_event_ids": [f"e{i}"],
+                "first_seen": datetime(2026, 1, 1, tzinfo=UTC),
+                "prompt_hash": prompt_hash(prompt),
+                "split": "val" if i % 4 == 0 else "train",
+            }
+        )
+    return pd.DataFrame.from_records(rows, columns=list(PAIR_COLUMNS))
+
+
+def _write_snapshot(home, version: str, pairs: pd.DataFrame):
+    folder = home / "datasets" / "preferences" / version
+    folder.mkdir(parents=True)
+    for split in ("train", "val"):
+        pairs[pairs["split"] == split].to_parquet(folder / f"{split}.parquet", index=False)
+    counts = pairs["split"].value_counts().to_dict()
+    (folder / "manifest.json").write_text(json.dumps({"version": version, "counts": counts}))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_backbone_dir):
+    """RMOPS_HOME with one snapshot, trained once through the CLI."""
+    home = tmp_path_factory.mktemp("home")
+    pairs = _pairs(24)
+    _write_snapshot(home, "v000001", pairs)
+    env = {"RMOPS_HOME": str(home)}
+    args = [
+        "train",
+        "--dataset",
+        "latest",
+        "--backbone",
+        str(tiny_backbone_dir),
+        "--epochs",
+        "2",
+        "--lr",
+        "5e-3",
+        "--max-length",
+        "32",
+        "--json",
+    ]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    return home, pairs, json.loads(result.stdout.strip().splitlines()[-1]), env
+
+
+def test_train_reads_the_snapshot_and_exports(trained):
+    home, pairs, out, _ = trained
+    assert out["export_dir"] == str(home / "training" / "v000001" / "model")
+    assert out["card"]["dataset_version"] == "v000001"
+    assert out["metrics"]["n_train"] == int((pairs["split"] == "train").sum())
+    assert out["metrics"]["pairs_trained"] == 2 * out["metrics"]["n_train"]
+    assert (home / "training" / "v000001" / "model" / "reward_card.json").is_file()
+
+
+def test_train_names_a_missing_dataset(trained):
+    _, _, _, env = trained
+    result = runner.invoke(app, ["train", "--dataset", "v000009"], env=env)
+    assert result.exit_code == 2
+    assert "dataset version v000009 not found" in result.output
+
+
+def test_score_writes_rewards_atomically(trained, tmp_path):
+    _, pairs, out, env = trained
+    requests = tmp_path / "requests.jsonl"
+    lines = [
+        {"prompt": p, "response": r, "id": i}
+        for i, (p, r) in enumerate(
+            zip(
+                list(pairs["prompt"][:4]), ["Happy to help!", " No.", " Sure.", " No."], strict=True
+            )
+        )
+    ]
+    lines.append({"prompt": [{"role": "user", "content": "Hi"}], "response": "Hello!", "id": 4})
+    requests.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    target = tmp_path / "out" / "scored.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--model",
+            out["export_dir"],
+            "--input",
+            str(requests),
+            "--output",
+            str(target),
+            "--json",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 5 and summary["output"] == str(target)
+    scored = [json.loads(x) for x in target.read_text().splitlines()]
+    assert [row["id"] for row in scored] == [0, 1, 2, 3, 4]
+    card = out["card"]
+    for row in scored:
+        expected = (row["reward"] - card["reward_mean"]) / card["reward_std"]
+        assert row["reward_normalized"] == pytest.approx(expected)
+    assert not list(target.parent.glob(".*.tmp"))
+
+
+def test_score_refuses_bad_input_and_bad_model(trained, tmp_path):
+    _, _, out, env = trained
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p"}\n')
+    result = runner.invoke(
+        app, ["score", "--model", out["export_dir"], "--input", str(bad)], env=env
+    )
+    assert (
+        result.exit_code == 2
+        and "bad.jsonl:1: expected an object with 'prompt' and 'response'" in result.output
+    )
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"prompt": "p", "response": "r"}\n')
+    result = runner.invoke(app, ["score", "--model", str(tmp_path), "--input", str(good)], env=env)
+    assert result.exit_code == 2 and "reward card not found" in result.output
+
+
+def test_evaluate_reports_accuracy_by_group(trained, tmp_path):
+    _, pairs, out, env = trained
+    path = tmp_path / "pairs.jsonl"
+    val = pairs[pairs["split"] == "val"][["prompt", "chosen", "rejected", "annotator_kind"]]
+    path.write_text("\n".join(json.dumps(r) for r in val.to_dict("records")))
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            out["export_dir"],
+            "--pairs",
+            str(path),
+            "--group-by",
+            "annotator_kind",
+            "--json",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout.strip().splitlines()[-1])
+    assert evaluation["n"] == len(val)
+    assert evaluation["accuracy"] == pytest.approx(out["metrics"]["val_accuracy"])
+    assert set(evaluation["by_group"]) == {"human"}
