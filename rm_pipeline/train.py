@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rm_pipeline import run_state
 from rm_pipeline.card import RewardCard
 from rm_pipeline.config import TrainConfig, resolve_device, resolve_precision
 
@@ -157,7 +158,8 @@ def train_reward_model(
     `train`/`val` are pair frames (at least prompt, chosen, rejected; weight and margin used
     when present). `callbacks` takes `MetricsCallback` objects and/or transformers
     `TrainerCallback`s. With `resume`, a run restarts from the last checkpoint in
-    `output_dir/checkpoints` (after a crash or kill).
+    `output_dir/checkpoints` (after a crash or kill), and re-running a finished run returns
+    its stored result without training; without `resume`, it starts from scratch.
     """
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -172,6 +174,15 @@ def train_reward_model(
     check_pairs_frame(val, "val", allow_empty=True)
     output_dir = Path(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
+    config_dict = dataclasses.asdict(config)
+    digest = run_state.fingerprint(
+        {k: v for k, v in config_dict.items() if k not in run_state.COSMETIC_FIELDS}, train, val
+    )
+    if resume and (done := run_state.finished_result(output_dir, digest)) is not None:
+        return TrainResult(
+            Path(done["export_dir"]), done["metrics"], done["card"], checkpoint_dir, config_dict
+        )
+    run_state.prepare(output_dir, digest, resume)
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
 
@@ -238,7 +249,9 @@ def train_reward_model(
             dataset_version=dataset_version,
             train_metrics=metrics,
         )
+        result = TrainResult(export_dir, metrics, card, checkpoint_dir, config_dict)
+        run_state.record_result(output_dir, digest, result.to_dict())
     trainer.accelerator.wait_for_everyone()
     if card is None:
         card = RewardCard.load(export_dir)
-    return TrainResult(export_dir, metrics, card, checkpoint_dir, dataclasses.asdict(config))
+    return TrainResult(export_dir, metrics, card, checkpoint_dir, config_dict)

@@ -215,3 +215,21 @@ def test_empty_val_uses_train_for_normalisation(trained_tiny, tiny_backbone_dir,
         list(train["prompt"]) * 2, list(train["chosen"]) + list(train["rejected"])
     )
     assert scorer.card.reward_mean == pytest.approx(raw.mean(), abs=1e-5)
+
+
+def test_rerun_of_a_finished_run_is_idempotent(tiny_backbone_dir, tmp_path):
+    train, val = split_frames(obvious_pairs(24))
+    config = tiny_config(tiny_backbone_dir, max_steps=2)
+    first = train_reward_model(config, train, val, tmp_path / "run")
+    again = train_reward_model(config, train, val, tmp_path / "run")
+    assert again.metrics == first.metrics  # the stored result, no second training
+    assert again.card.file_hashes == first.card.file_hashes
+    assert np.array_equal(_rewards(first.export_dir, val), _rewards(again.export_dir, val))
+    with pytest.raises(ValueError, match="another config or other pairs"):
+        train_reward_model(
+            tiny_config(tiny_backbone_dir, max_steps=3), train, val, tmp_path / "run"
+        )
+    fresh = train_reward_model(
+        tiny_config(tiny_backbone_dir, max_steps=3), train, val, tmp_path / "run", resume=False
+    )
+    assert fresh.metrics["steps"] == 3 and fresh.metrics["resumed_from_step"] == 0
