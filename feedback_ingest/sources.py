@@ -7,15 +7,17 @@ continues exactly where the last committed batch ended and never reads an event 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import gzip
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import accumulate, islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -46,6 +48,56 @@ def _row_to_record(row: dict, location: str) -> RawRecord:
     return RawRecord(raw, obj, location)
 
 
+@dataclass
+class RawBatch:
+    """One batch in source order. JSONL lines stay bare bytes (`objs[i] is None`); their
+    locations are kept per run of lines and rendered only for the records that need one."""
+
+    raws: list[bytes] = field(default_factory=list)
+    objs: list[dict | None] = field(default_factory=list)
+    _firsts: list[int] = field(default_factory=list)  # index of each run's first record
+    _runs: list[tuple[str, list[int] | str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def add_record(self, record: RawRecord) -> None:
+        self._firsts.append(len(self.raws))
+        self._runs.append(("", record.location))
+        self.raws.append(record.raw)
+        self.objs.append(record.obj)
+
+    def add_lines(self, name: str, chunk: list[bytes], offset: int) -> int:
+        """Add the events of raw file lines read at byte `offset`; returns the end offset."""
+        starts = list(accumulate(map(len, chunk), initial=offset))
+        end = starts.pop()
+        raws = [line.rstrip(b"\r\n") for line in chunk]
+        if not all(map(bytes.strip, raws)):  # blank lines separate nothing and are not events
+            kept = [(r, s) for r, s in zip(raws, starts, strict=True) if r.strip()]
+            raws, starts = [r for r, _ in kept], [s for _, s in kept]
+        if raws:
+            self._firsts.append(len(self.raws))
+            self._runs.append((name, starts))
+            self.raws += raws
+            self.objs += [None] * len(raws)
+        return end
+
+    def location(self, i: int) -> str:
+        run = bisect.bisect_right(self._firsts, i) - 1
+        name, where = self._runs[run]
+        return where if isinstance(where, str) else f"{name}@{where[i - self._firsts[run]]}"
+
+    def record(self, i: int) -> RawRecord:
+        return RawRecord(self.raws[i], self.objs[i], self.location(i))
+
+    @classmethod
+    def of(cls, records: list[RawRecord]) -> RawBatch:
+        batch = cls()
+        for record in records:
+            batch.add_record(record)
+        return batch
+
+
 class LandingFolderSource:
     """`.jsonl`, `.jsonl.gz` and `.parquet` files in one folder, read in name order.
 
@@ -66,34 +118,34 @@ class LandingFolderSource:
 
     def batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[list[RawRecord], Any]]:
         """Batches of unread records, each with the cursor that holds once it is committed."""
+        for batch, state in self.raw_batches(cursor, batch_size):
+            yield [batch.record(i) for i in range(len(batch))], state
+
+    def raw_batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[RawBatch, Any]]:
+        """Like `batches`, as `RawBatch`es: lines are read in chunks, not one by one."""
         state = copy.deepcopy(cursor) if cursor else {"files": {}}
-        batch: list[RawRecord] = []
+        batch = RawBatch()
         for path in self.files():
-            for record, offset in self._read(path, state["files"].get(path.name, 0)):
-                batch.append(record)
-                state["files"][path.name] = offset
-                if len(batch) >= batch_size:
-                    yield batch, copy.deepcopy(state)
-                    batch = []
-        if batch:
+            offset = state["files"].get(path.name, 0)
+            if path.name.endswith(".parquet"):
+                for record, rows_read in self._read_parquet(path, offset):
+                    batch.add_record(record)
+                    state["files"][path.name] = rows_read
+                    if len(batch) >= batch_size:
+                        yield batch, copy.deepcopy(state)
+                        batch = RawBatch()
+                continue
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as handle:
+                handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
+                while chunk := list(islice(handle, batch_size - len(batch))):
+                    offset = batch.add_lines(path.name, chunk, offset)
+                    state["files"][path.name] = offset
+                    if len(batch) >= batch_size:
+                        yield batch, copy.deepcopy(state)
+                        batch = RawBatch()
+        if len(batch):
             yield batch, copy.deepcopy(state)
-
-    def _read(self, path: Path, offset: int) -> Iterator[tuple[RawRecord, int]]:
-        if path.name.endswith(".parquet"):
-            yield from self._read_parquet(path, offset)
-            return
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as handle:
-            yield from self._read_lines(handle, path.name, offset)
-
-    @staticmethod
-    def _read_lines(handle: BinaryIO, name: str, offset: int) -> Iterator[tuple[RawRecord, int]]:
-        handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory either way
-        for line in handle:
-            start, offset = offset, offset + len(line)
-            raw = line.rstrip(b"\r\n")
-            if raw.strip():  # blank lines separate nothing and are not events
-                yield RawRecord(raw, None, f"{name}@{start}"), offset
 
     @staticmethod
     def _read_parquet(path: Path, offset: int) -> Iterator[tuple[RawRecord, int]]:

@@ -1,0 +1,216 @@
+"""Batched validation of JSONL lines: msgspec decoding, then checks on whole columns.
+
+The common event shape (pairwise, text prompt, two responses) is validated column by column
+with NumPy and Arrow and lands directly in an Arrow table, with no per-event dict. Like
+`fast.py` this lane only ever ACCEPTS: a line it is unsure of goes back to the caller's
+per-line path (`fast.fast_record`, then the reference validator, which names the reason), so
+verdicts keep one source of truth; tests check that both paths store identical records.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from contextlib import contextmanager
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from feedback_ingest.fast import _DECODER
+from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
+from feedback_ingest.store import EVENT_SCHEMA
+from feedback_ingest.validate import Limits, encode_metadata, parse_timestamp
+
+# Lone surrogates must fail like the reference (control_chars); valid pairs are rare, so any
+# surrogate escape simply takes the per-line path.
+# One literal-prefixed pattern (no top-level alternation) lets `re` skip ahead quickly; the
+# raw DEL byte is found separately. Together they cover `fast._SUSPECT`.
+_SCREEN = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf]|u[dD][89a-fA-F])")
+# Timestamps Arrow parses exactly as `datetime.fromisoformat` does (checked by the tests);
+# any other spelling is parsed by Python, one by one.
+_ISO = (r"^(?:19|20)\d\d-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+        r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")  # fmt: skip
+_HH_PREFIXES = (HUMAN, HUMAN.strip())
+_TS_TYPE = pa.timestamp("us", tz="UTC")
+
+
+@contextmanager
+def _gc_paused():
+    """The cyclic collector rescans every live object of a batch on each generation-2 pass;
+    batches allocate many and form no cycles, so it is paused for the batch."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _screened(lines: list[bytes], limits: Limits) -> np.ndarray:
+    """Mask of lines the lane may decode: not oversized, no escape that could hide a control
+    character or a lone surrogate (one regex pass over the joined batch)."""
+    sizes = np.fromiter(map(len, lines), np.int64, len(lines))
+    ok = sizes <= limits.max_event_bytes
+    ends = np.cumsum(sizes + 1)  # each line plus its separator
+    blob = b"\n".join(lines)
+    hits = [m.start() for m in _SCREEN.finditer(blob)]
+    at = blob.find(b"\x7f")
+    while at >= 0:
+        hits.append(at)
+        at = blob.find(b"\x7f", at + 1)
+    if hits:
+        ok[np.searchsorted(ends, np.array(hits), side="right")] = False
+    return ok
+
+
+def _decode(lines: list[bytes]) -> list:
+    """Each line decoded, or None where msgspec refuses it."""
+    try:
+        return [_DECODER.decode(line) for line in lines]
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        pass
+    out = []
+    for line in lines:
+        try:
+            out.append(_DECODER.decode(line))
+        except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+            out.append(None)
+    return out
+
+
+def _texts(values: list[str], max_chars: int) -> tuple[list[str], np.ndarray]:
+    """(stripped texts, mask of those within `max_chars` and not blank)."""
+    n = len(values)
+    stripped = list(map(str.strip, values))
+    ok = np.fromiter(map(len, values), np.int64, n) <= max_chars
+    return stripped, ok & (np.fromiter(map(len, stripped), np.int64, n) > 0)
+
+
+def _annotator_ids(raw: list[str | None], id_max: int) -> tuple[list, np.ndarray]:
+    """(stripped ids, mask of valid ones): an annotator id is optional but never blank."""
+    stripped = [None if a is None else a.strip() or None for a in raw]
+    ok = [
+        a is None or (s is not None and len(a) <= id_max)
+        for a, s in zip(raw, stripped, strict=True)
+    ]
+    return stripped, np.array(ok, dtype=bool)
+
+
+def _timestamps(raw: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch microseconds, mask of valid ones), Arrow for the usual spelling."""
+    arr = pa.array(raw, pa.string())
+    usual = pc.match_substring_regex(arr, _ISO).to_numpy(zero_copy_only=False)
+    micros = np.zeros(len(raw), np.int64)
+    ok = usual.copy()
+    try:
+        micros[usual] = pc.cast(arr.filter(usual), _TS_TYPE).cast(pa.int64()).to_numpy()
+    except pa.ArrowInvalid:  # e.g. 30 February: let Python judge each one
+        ok[:] = False
+        usual[:] = False
+    for i in np.flatnonzero(~usual):
+        value = parse_timestamp(raw[i])
+        if value is not None:
+            micros[i], ok[i] = value, True
+    return micros, ok
+
+
+def _preference(events: list, id0: np.ndarray, id1: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(winner_idx, tie, mask of valid pairwise preferences), as `fast._preference` decides."""
+    prefs = [e.preference for e in events]
+    winner = np.array([p.winner for p in prefs], dtype=object)
+    unset = np.fromiter((w is msgspec.UNSET for w in winner), bool, len(prefs))
+    tie_true = np.fromiter((p.tie is True for p in prefs), bool, len(prefs))
+    is0, is1 = winner == id0, winner == id1
+    wins = ~unset & ~tie_true & (is0 | is1)
+    ties = tie_true & unset
+    winner_idx = np.where(wins, np.where(is0, 0, 1), -1).astype(np.int32)
+    return winner_idx, ties, wins | ties
+
+
+def _pairs_array(first: list, second: list, value_type: pa.DataType) -> pa.ListArray:
+    flat = np.empty(2 * len(first), dtype=object)
+    flat[0::2], flat[1::2] = first, second
+    offsets = pa.array(np.arange(0, len(flat) + 1, 2, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(flat, value_type))
+
+
+def _policies(responses: list, id_max: int) -> list:
+    return [None if r.policy_version is None else str(r.policy_version)[:id_max] for r in responses]
+
+
+def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
+    """(table of the events that pass every check, mask of those events)."""
+    id_max = limits.max_id_chars
+    r0 = [e.responses[0] for e in events]
+    r1 = [e.responses[1] for e in events]
+    id0, id1 = [r.id for r in r0], [r.id for r in r1]
+    event_ids = [e.event_id for e in events]
+    prompts = [e.prompt for e in events]
+    _, ok = _texts(event_ids, id_max)
+    for ids in (id0, id1):
+        ok &= _texts(ids, id_max)[1]
+    t0, ok0 = _texts([r.text for r in r0], limits.max_text_chars)
+    t1, ok1 = _texts([r.text for r in r1], limits.max_text_chars)
+    stripped, ok_prompt = _texts(prompts, limits.max_text_chars)
+    ok &= ok0 & ok1 & ok_prompt
+    id0_arr, id1_arr = np.array(id0, dtype=object), np.array(id1, dtype=object)
+    ok &= (id0_arr != id1_arr) & (np.array(t0, dtype=object) != np.array(t1, dtype=object))
+    kinds = np.array([e.annotator.kind for e in events], dtype=object)
+    ok &= (kinds == "human") | (kinds == "ai")
+    ann_stripped, ok_ann = _annotator_ids([e.annotator.id for e in events], id_max)
+    ok &= ok_ann
+    micros, ok_ts = _timestamps([e.timestamp for e in events])
+    winner_idx, ties, ok_pref = _preference(events, id0_arr, id1_arr)
+    ok &= ok_ts & ok_pref
+    keep = np.flatnonzero(ok)
+    pick = keep.tolist()
+    rendered = [
+        render_prompt(prompts[i]) if prompts[i].startswith(_HH_PREFIXES)
+        else f"{HUMAN} {stripped[i]}{ASSISTANT}" for i in pick
+    ]  # fmt: skip
+    columns = {
+        "event_id": pa.array([event_ids[i] for i in pick], pa.string()),
+        "timestamp": pa.array(micros[keep], pa.int64()).cast(_TS_TYPE),
+        "type": pa.array(["pairwise"] * len(pick), pa.string()),
+        "prompt": pa.array(rendered, pa.string()),
+        "annotator_id": pa.array([ann_stripped[i] for i in pick], pa.string()),
+        "annotator_kind": pa.array(kinds[keep], pa.string()),
+        "response_ids": _pairs_array(id0_arr[keep], id1_arr[keep], pa.string()),
+        "response_texts": _pairs_array([t0[i] for i in pick], [t1[i] for i in pick], pa.string()),
+        "policy_versions": _pairs_array(
+            _policies([r0[i] for i in pick], id_max),
+            _policies([r1[i] for i in pick], id_max),
+            pa.string(),
+        ),
+        "winner_idx": pa.array(winner_idx[keep], pa.int32()),
+        "tie": pa.array(ties[keep], pa.bool_()),
+        "order_idx": pa.nulls(len(pick), pa.list_(pa.int32())),
+        "scores": pa.nulls(len(pick), pa.list_(pa.float64())),
+        "metadata": pa.array([encode_metadata(events[i].metadata) for i in pick], pa.string()),
+    }
+    table = pa.Table.from_arrays([columns[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+    return table, ok
+
+
+def validate_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Validate raw JSONL lines in one batch.
+
+    Returns (accepted events in EVENT_SCHEMA, their positions in `lines`, positions of the
+    lines left to the per-line path: other shapes, and everything suspicious or invalid).
+    """
+    with _gc_paused():
+        candidates = np.flatnonzero(_screened(lines, limits))
+        decoded = _decode([lines[i] for i in candidates])
+        lane = [
+            (i, e) for i, e in zip(candidates.tolist(), decoded, strict=True)
+            if e is not None and e.type == "pairwise" and e.prompt.__class__ is str
+            and len(e.responses) == 2
+        ]  # fmt: skip
+        table, ok = _lane_table([e for _, e in lane], limits)
+    accepted = np.array([i for i, _ in lane], dtype=np.int64)[ok]
+    rest = np.ones(len(lines), bool)
+    rest[accepted] = False
+    return table, accepted, np.flatnonzero(rest)
