@@ -8,6 +8,8 @@ RMOPS_FEEDBACK_SQL_TABLE, RMOPS_ALERT_WEBHOOK_URL (secret).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from orchestration import settings
@@ -34,9 +36,9 @@ def _secret(name: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if settings.is_set(name) else ""
 
 
-def build_resources() -> dict:
+def build_resources(home: Path | None = None) -> dict:
     """Resources from the environment (the only place that reads it, via `settings`)."""
-    home = settings.rmops_home()
+    home = Path(home) if home is not None else settings.rmops_home()
     sql = settings.is_set("RMOPS_FEEDBACK_SQL_URL")
     return {
         "rmops_home": RmopsHomeResource(

@@ -47,7 +47,7 @@ def mlflow_uri(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-def build_tiny_backbone(target: Path, seed: int = 0) -> Path:
+def build_tiny_backbone(target: Path, seed: int = 0, hidden_size: int = 32) -> Path:
     """Write a tiny random BERT (2 layers, hidden 32) with MiniLM's tokenizer to `target`."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -56,10 +56,10 @@ def build_tiny_backbone(target: Path, seed: int = 0) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
+        hidden_size=hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
-        intermediate_size=64,
+        intermediate_size=2 * hidden_size,
         max_position_embeddings=512,
         num_labels=1,
         pad_token_id=tokenizer.pad_token_id,
@@ -75,6 +75,13 @@ def build_tiny_backbone(target: Path, seed: int = 0) -> Path:
 def tiny_backbone_dir(tmp_path_factory) -> Path:
     """A tiny model folder built once per session; copy it before mutating."""
     return build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone"))
+
+
+@pytest.fixture(scope="session")
+def small_backbone_dir(tmp_path_factory) -> Path:
+    """A tiny BERT with hidden size 64: enough capacity to learn the simulator's preference,
+    probes included, in about a minute (the whole-loop and demo tests use it)."""
+    return build_tiny_backbone(tmp_path_factory.mktemp("small-backbone"), hidden_size=64)
 
 
 @pytest.fixture

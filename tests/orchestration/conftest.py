@@ -37,21 +37,3 @@ def loop_resources(loop_home: Path, mlflow_uri: str) -> dict:
         ),
         "alert_sinks": AlertSinksResource(jsonl_path=str(loop_home / "alerts" / "alerts.jsonl")),
     }
-
-
-def tiny_run_config(backbone: Path, **gate) -> dict:
-    """Run config: train the tiny backbone fast; a lenient floor unless `gate` overrides it."""
-    training = {
-        "backbone": str(backbone),
-        "learning_rate": 3e-3,
-        "num_epochs": 3.0,
-        "per_device_batch_size": 16,
-        "max_length": 64,
-        "progress_bar": False,
-    }
-    return {
-        "ops": {
-            "reward_model_candidate": {"config": training},
-            "candidate_evaluation": {"config": {"n_bootstrap": 200, **gate}},
-        }
-    }
