@@ -8,7 +8,6 @@ parent rows are carried over untouched, which keeps an incremental build cheap.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,8 +23,9 @@ import pyarrow.parquet as pq
 from feedback_ingest import compile as cp
 from feedback_ingest import snapshots as snap
 from feedback_ingest.config import IngestConfig
+from feedback_ingest.digests import pair_ids, prompt_hashes
 from feedback_ingest.golden import golden_hash, golden_prompt_hashes
-from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION, pair_id
+from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION
 from feedback_ingest.store import IngestState, read_parts
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
@@ -48,31 +48,9 @@ class SnapshotReport:
         return dataclasses.asdict(self)
 
 
-def _hashes(prompts: np.ndarray) -> np.ndarray:
-    if len(prompts) == 0:
-        return np.array([], dtype=object)
-    codes, uniques = pd.factorize(prompts)
-    sha = hashlib.sha256
-    hashes = []
-    for p in uniques:  # schema.prompt_hash, inlined: this loop runs once per distinct prompt
-        data = p.strip().encode("utf-8", "surrogatepass")
-        hashes.append(sha(len(data).to_bytes(8, "big") + data).hexdigest()[:32])
-    return np.array(hashes, dtype=object)[codes]
-
-
-def _pair_ids(prompts: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> list[str]:
-    """`schema.pair_id` for many rows, with its per-call overhead taken out of the loop."""
-    sha, out = hashlib.sha256, []
-    for p, c, r in zip(prompts, chosen, rejected, strict=True):
-        parts = [x.encode("utf-8", "surrogatepass") for x in (p.strip(), c, r)]
-        framed = b"".join(len(x).to_bytes(8, "big") + x for x in parts)
-        out.append(sha(framed).hexdigest()[:32])
-    return out
-
-
-def _is_val(hashes: np.ndarray, val_fraction: float) -> np.ndarray:
-    bucket = np.array([int(h[:8], 16) % 10_000 for h in hashes], dtype=np.int64)
-    return bucket < int(round(val_fraction * 10_000))
+def _is_val(leading: np.ndarray, val_fraction: float) -> np.ndarray:
+    """Split by prompt hash: its leading 32 bits (= int(prompt_hash[:8], 16)) pick a bucket."""
+    return leading % 10_000 < int(round(val_fraction * 10_000))
 
 
 def _parent_votes(rows: pa.Table) -> pd.DataFrame:
@@ -96,7 +74,9 @@ def _parent_votes(rows: pa.Table) -> pd.DataFrame:
     )
 
 
-def _decide(votes: pd.DataFrame, hashes: np.ndarray, val_fraction: float) -> pa.Table:
+def _decide(
+    votes: pd.DataFrame, hashes: np.ndarray, leading: np.ndarray, val_fraction: float
+) -> pa.Table:
     """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by pair_id."""
     vl, vh = votes["votes_lo"].to_numpy(), votes["votes_hi"].to_numpy()
     lo_wins = vl > vh
@@ -105,7 +85,7 @@ def _decide(votes: pd.DataFrame, hashes: np.ndarray, val_fraction: float) -> pa.
     n_votes = vl + vh
     agreement = np.maximum(vl, vh) / np.maximum(n_votes, 1)
     columns = {
-        "pair_id": _pair_ids(prompts, chosen, rejected),
+        "pair_id": pair_ids(prompts, chosen, rejected),
         "prompt": prompts,
         "chosen": chosen,
         "rejected": rejected,
@@ -116,7 +96,7 @@ def _decide(votes: pd.DataFrame, hashes: np.ndarray, val_fraction: float) -> pa.
         "source_event_ids": list(votes["event_ids"].to_numpy()),
         "first_seen": votes["first_seen"].to_numpy().astype(np.int64),
         "prompt_hash": hashes,
-        "split": np.where(_is_val(hashes, val_fraction), "val", "train"),
+        "split": np.where(_is_val(leading, val_fraction), "val", "train"),
     }
     arrays = []
     for f in PAIR_SCHEMA:
@@ -143,10 +123,8 @@ def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pd.DataFrame, 
 
 def _touched_ids(votes: pd.DataFrame) -> pa.Array:
     """pair_ids the votes could hit in the parent: both directions of every key."""
-    ids = []
-    for p, lo, hi in zip(votes["prompt"], votes["lo"], votes["hi"], strict=True):
-        ids += (pair_id(p, lo, hi), pair_id(p, hi, lo))
-    return pa.array(ids, pa.string())
+    prompts, lo, hi = votes["prompt"].to_numpy(), votes["lo"].to_numpy(), votes["hi"].to_numpy()
+    return pa.array(pair_ids(prompts, lo, hi) + pair_ids(prompts, hi, lo), pa.string())
 
 
 def _read_state(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -184,12 +162,15 @@ def _merge(
         touched_ids = touched_rows["pair_id"]
         undecided_old = _read_state(parent_dir / "state" / "undecided.parquet", cp.VOTE_COLUMNS)
         frames = [_parent_votes(touched_rows), undecided_old, votes]
-    combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
-    hashes = _hashes(combined["prompt"].to_numpy()) if len(combined) else np.array([], object)
+    if len(frames) == 1:  # the new votes alone are grouped already
+        combined = votes
+    else:
+        combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
+    hashes, leading = prompt_hashes(combined["prompt"].to_numpy())
     is_golden_new = np.isin(hashes, golden_arr.to_numpy(zero_copy_only=False))
     even = (combined["votes_lo"] == combined["votes_hi"]).to_numpy()
     keep = ~is_golden_new & ~even
-    decided = _decide(combined[keep], hashes[keep], val_fraction)
+    decided = _decide(combined[keep], hashes[keep], leading[keep], val_fraction)
     undecided = combined[~is_golden_new & even].reset_index(drop=True)
     pairs = pa.concat_tables([carried, decided])
     known = touched_ids if touched_ids is not None else pa.array([], pa.string())

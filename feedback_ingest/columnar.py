@@ -167,29 +167,34 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     ok &= ok_ts & ok_pref
     keep = np.flatnonzero(ok)
     pick = keep.tolist()
+
+    def take(values: list) -> list:  # most batches keep every event: no copy then
+        return values if len(pick) == len(values) else [values[i] for i in pick]
+
+    prompts, stripped, metadata = take(prompts), take(stripped), take([e.metadata for e in events])
     rendered = [
-        render_prompt(prompts[i]) if prompts[i].startswith(_HH_PREFIXES)
-        else f"{HUMAN} {stripped[i]}{ASSISTANT}" for i in pick
-    ]  # fmt: skip
+        render_prompt(p) if p.startswith(_HH_PREFIXES) else f"{HUMAN} {s}{ASSISTANT}"
+        for p, s in zip(prompts, stripped, strict=True)
+    ]
     columns = {
-        "event_id": pa.array([event_ids[i] for i in pick], pa.string()),
+        "event_id": pa.array(take(event_ids), pa.string()),
         "timestamp": pa.array(micros[keep], pa.int64()).cast(_TS_TYPE),
         "type": pa.array(["pairwise"] * len(pick), pa.string()),
         "prompt": pa.array(rendered, pa.string()),
-        "annotator_id": pa.array([ann_stripped[i] for i in pick], pa.string()),
+        "annotator_id": pa.array(take(ann_stripped), pa.string()),
         "annotator_kind": pa.array(kinds[keep], pa.string()),
         "response_ids": _pairs_array(id0_arr[keep], id1_arr[keep], pa.string()),
-        "response_texts": _pairs_array([t0[i] for i in pick], [t1[i] for i in pick], pa.string()),
+        "response_texts": _pairs_array(take(t0), take(t1), pa.string()),
         "policy_versions": _pairs_array(
-            _policies([r0[i] for i in pick], id_max),
-            _policies([r1[i] for i in pick], id_max),
-            pa.string(),
+            _policies(take(r0), id_max), _policies(take(r1), id_max), pa.string()
         ),
         "winner_idx": pa.array(winner_idx[keep], pa.int32()),
         "tie": pa.array(ties[keep], pa.bool_()),
         "order_idx": pa.nulls(len(pick), pa.list_(pa.int32())),
         "scores": pa.nulls(len(pick), pa.list_(pa.float64())),
-        "metadata": pa.array([encode_metadata(events[i].metadata) for i in pick], pa.string()),
+        "metadata": pa.array(
+            [None if m is None else encode_metadata(m) for m in metadata], pa.string()
+        ),
     }
     table = pa.Table.from_arrays([columns[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
     return table, ok
@@ -202,8 +207,9 @@ def validate_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.nda
     lines left to the per-line path: other shapes, and everything suspicious or invalid).
     """
     with _gc_paused():
-        candidates = np.flatnonzero(_screened(lines, limits))
-        decoded = _decode([lines[i] for i in candidates])
+        screened = _screened(lines, limits)
+        candidates = np.flatnonzero(screened)
+        decoded = _decode(lines if screened.all() else [lines[i] for i in candidates])
         lane = [
             (i, e) for i, e in zip(candidates.tolist(), decoded, strict=True)
             if e is not None and e.type == "pairwise" and e.prompt.__class__ is str

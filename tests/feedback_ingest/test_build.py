@@ -212,13 +212,17 @@ def test_unknown_version_errors_are_clear(tmp_path):
 def test_batched_hashes_match_the_schema():
     import numpy as np
 
-    from feedback_ingest.build import _hashes, _pair_ids
+    from feedback_ingest.digests import pair_ids, prompt_hashes
     from feedback_ingest.schema import prompt_hash
 
-    prompts = np.array([" p1 ", "p2", " p1 ", "é\ud800"], dtype=object)
-    chosen = np.array(["a", "b", "c", "d"], dtype=object)
-    rejected = np.array(["x", "y", "z", "w"], dtype=object)
-    assert list(_hashes(prompts)) == [prompt_hash(p) for p in prompts]
-    assert _pair_ids(prompts, chosen, rejected) == [
-        pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
-    ]
+    # Surrogates cannot go through Arrow (the row-by-row fallback); the rest can.
+    for prompts in ([" p1 ", "p2", " p1 ", "é\ud800"], ["\n\nHuman: p1\u3000", "p2 ", "", "é"]):
+        prompts = np.array(prompts, dtype=object)
+        chosen = np.array(["a", "b", "c", "\u00e9\u00e9"], dtype=object)
+        rejected = np.array(["x", "y", "z", "w"], dtype=object)
+        hashes, leading = prompt_hashes(prompts)
+        assert list(hashes) == [prompt_hash(p) for p in prompts]
+        assert list(leading) == [int(prompt_hash(p)[:8], 16) for p in prompts]
+        assert pair_ids(prompts, chosen, rejected) == [
+            pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
+        ]

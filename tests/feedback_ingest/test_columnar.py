@@ -1,0 +1,113 @@
+"""The batched JSONL lane: it accepts exactly what the reference validator accepts, with the
+same stored record, and leaves everything else to the per-line path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+from fi_helpers import event, write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feedback_ingest.columnar import _timestamps, validate_lines
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.ingest import ingest_feedback
+from feedback_ingest.store import events_table
+from feedback_ingest.validate import (
+    EventRejected,
+    Limits,
+    parse_raw,
+    parse_timestamp,
+    validate_event,
+)
+
+LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
+
+
+def reference(raw: bytes) -> dict | None:
+    try:
+        return validate_event(parse_raw(raw, LIMITS), LIMITS)
+    except EventRejected:
+        return None
+
+
+def set_path(e: dict, path: str, value: object) -> dict:
+    target, keys = e, path.split(".")
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if isinstance(target, list):
+        target[int(keys[-1])] = value
+    else:
+        target[keys[-1]] = value
+    return e
+
+
+_texts = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "\u3000x\u2003", "a\x00", "\ud800", "x" * 250, "\x85", "é"]),
+)
+_stamps = st.sampled_from(
+    ["2026-01-01T00:00:00Z", "2026-02-30T00:00:00+00:00", "2026-01-01T05:30:00.5+05:30",
+     "2026-01-01 00:00:00+00:00", "2026-01-01T00:00:00", "1850-06-01T00:00:00-07:00"]
+)  # fmt: skip
+_values = st.one_of(_texts, _stamps, st.integers(), st.none(), st.booleans())
+_paths = st.sampled_from(
+    ["event_id", "timestamp", "prompt", "responses.0.text", "responses.1.text", "responses.0.id",
+     "responses.1.id", "preference.winner", "preference.tie", "annotator.kind", "annotator.id",
+     "responses.1.policy_version", "metadata", "type"]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(_paths, _values), max_size=3), min_size=1, max_size=12))
+def test_lane_accepts_exactly_what_the_reference_accepts(batch):
+    lines = []
+    for i, mutations in enumerate(batch):
+        e = event(f"e{i}", responses={"a": "Tea is a drink.", "b": "No."})
+        for path, value in mutations:
+            set_path(e, path, value)
+        lines.append(json.dumps(e).encode())
+    table, accepted, rest = validate_lines(lines, LIMITS)
+    assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(lines)))
+    expected = [reference(lines[i]) for i in accepted.tolist()]
+    assert None not in expected  # never accepts what the reference rejects
+    assert table.equals(events_table(expected))  # and stores the very same record
+
+
+def test_plain_events_stay_in_the_lane_and_others_fall_back():
+    plain = [event(f"p{i}", prompt=f"  Why {i}?\n") for i in range(5)]
+    chat = event("c", prompt=[{"role": "user", "content": "hi"}])
+    ranking = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "x"]})
+    lines = [json.dumps(e).encode() for e in [*plain, chat, ranking]]
+    lines.append(lines[0] + b", " + lines[1])  # two objects on one line: not an event
+    table, accepted, rest = validate_lines(lines, LIMITS)
+    assert accepted.tolist() == [0, 1, 2, 3, 4] and rest.tolist() == [5, 6, 7]
+    assert table["prompt"][0].as_py() == "\n\nHuman: Why 0?\n\nAssistant:"
+
+
+def test_timestamps_match_python_parsing():
+    raw = ["2026-01-01T00:00:00+00:00", "2026-01-01T05:30:00+05:30", "2026-01-01T00:00:00Z",
+           "2024-02-29T23:59:59.999999-23:59", "2026-02-30T00:00:00+00:00", "2026-01-01T00:00:00",
+           "2026-01-01T24:00:00+00:00", "0001-01-01T00:00:00+00:00", "yesterday"]  # fmt: skip
+    # Without 30 February Arrow parses the usual spellings; with it, Python parses each one.
+    for batch in ([r for r in raw if "02-30" not in r], raw):
+        micros, ok = _timestamps(batch)
+        expected = [parse_timestamp(r) for r in batch]
+        assert ok.tolist() == [e is not None for e in expected]
+        assert [int(m) if k else None for m, k in zip(micros, ok, strict=True)] == expected
+
+
+def test_mixed_batch_keeps_source_order_and_the_first_duplicate(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    chat = event("x", prompt=[{"role": "user", "content": "first"}])  # per-line path
+    plain = event("x", prompt="second")  # lane, same id, later: a duplicate
+    others = [event(f"o{i}") for i in range(3)]
+    write_jsonl(config.incoming_dir / "a.jsonl", [others[0], chat, others[1], plain, others[2]])
+    report = ingest_feedback(config)
+    assert (report.read, report.accepted, report.duplicate) == (5, 4, 1)
+    stored = pq.read_table(next(config.events_dir.glob("part-*.parquet")))
+    assert stored["event_id"].to_pylist() == ["o0", "x", "o1", "o2"]
+    assert "first" in stored["prompt"][1].as_py()
+    assert np.all(stored["winner_idx"].to_numpy() == 0)
