@@ -167,7 +167,7 @@ def _merge(
     else:
         combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
     hashes, leading = prompt_hashes(combined["prompt"].to_numpy())
-    is_golden_new = np.isin(hashes, golden_arr.to_numpy(zero_copy_only=False))
+    is_golden_new = pd.Series(hashes, dtype=object).isin(golden).to_numpy()  # hashed, not sorted
     even = (combined["votes_lo"] == combined["votes_hi"]).to_numpy()
     keep = ~is_golden_new & ~even
     decided = _decide(combined[keep], hashes[keep], leading[keep], val_fraction)

@@ -38,6 +38,11 @@ def _event_columns(events: pa.Table) -> dict[str, np.ndarray]:
     }
 
 
+def _singletons(ids: np.ndarray) -> np.ndarray:
+    """Each id as a one-element list (an object array of lists)."""
+    return np.fromiter(([e] for e in ids), dtype=object, count=len(ids))
+
+
 def _judgments(events: pa.Table, winner: np.ndarray, loser: np.ndarray, ev: np.ndarray):
     """(winner text, loser text) per judgment + its event's columns -> a vote frame."""
     cols = _event_columns(events)
@@ -49,7 +54,7 @@ def _judgments(events: pa.Table, winner: np.ndarray, loser: np.ndarray, ev: np.n
             "hi": np.where(lo_wins, loser, winner),
             "votes_lo": lo_wins.astype(np.int64),
             "votes_hi": (~lo_wins).astype(np.int64),
-            "event_ids": pd.Series(cols["event_id"][ev]).map(lambda e: [e]).to_numpy(),
+            "event_ids": _singletons(cols["event_id"][ev]),
             "first_seen": cols["ts"][ev],
             "kinds": cols["kinds"][ev],
         }
@@ -99,7 +104,7 @@ def rating_rows(events: pa.Table) -> pd.DataFrame:
             "text": texts[rated],
             "score": scores[rated].astype(np.float64),
             "count": np.ones(int(rated.sum()), np.int64),
-            "event_ids": pd.Series(cols["event_id"][ev][rated]).map(lambda e: [e]).to_numpy(),
+            "event_ids": _singletons(cols["event_id"][ev][rated]),
             "first_seen": cols["ts"][ev][rated],
             "kinds": cols["kinds"][ev][rated],
         }
