@@ -9,6 +9,7 @@ from orch_helpers import tiny_run_config
 
 from orchestration.checks import candidate_gate_verdict
 from orchestration.definitions import build_definitions
+from rm_pipeline.registry import current_champion, list_models, version_info
 
 
 def _materialize(defs, resources, run_config, instance):
@@ -30,25 +31,35 @@ def test_whole_graph_promotes_then_refuses_a_worse_candidate(
     defs = build_definitions(loop_resources)
     with dg.instance_for_test() as instance:
         result = _materialize(defs, loop_resources, tiny_run_config(small_backbone_dir), instance)
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-        assert checks["preference_dataset_expectations"] is True
-        assert checks["candidate_gate_verdict"] is True
+        _assert_promoted(result, loop_home, loop_resources)
+        second = _materialize_worse_candidate(defs, loop_resources, small_backbone_dir, instance)
+        evaluation = second.output_for_node("candidate_evaluation")
+    assert not second.success
+    (check,) = second.get_asset_check_evaluations()
+    assert check.passed is False
+    assert not evaluation.passed and evaluation.verdict.reasons
+    materialized = {e.asset_key.to_user_string() for e in second.get_asset_materialization_events()}
+    assert "registered_reward_model" not in materialized
+    registry = loop_resources["mlflow_registry"].registry_config()
+    assert current_champion(registry) == "1"
+    assert len(list_models(registry)) == 1
 
-        dataset = result.output_for_node("preference_dataset")
-        candidate = result.output_for_node("reward_model_candidate")
-        outcome = result.output_for_node("registered_reward_model")
-        handoff = result.output_for_node("ppo_handoff")
 
+def _assert_promoted(result, loop_home, loop_resources):
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["preference_dataset_expectations"] is True
+    assert checks["candidate_gate_verdict"] is True
+    dataset = result.output_for_node("preference_dataset")
+    candidate = result.output_for_node("reward_model_candidate")
+    outcome = result.output_for_node("registered_reward_model")
+    handoff = result.output_for_node("ppo_handoff")
     assert dataset.version == "v000001"
     assert candidate.dataset_version == dataset.version
     assert outcome.promoted and outcome.champion == outcome.version == "1"
     assert handoff["version"] == "1" and handoff["dataset_version"] == dataset.version
     latest = json.loads((loop_home / "handoff" / "latest.json").read_text())
     assert latest["model_uri"] == "models:/reward-model/1"
-
-    from rm_pipeline.registry import current_champion, list_models, version_info
-
     registry = loop_resources["mlflow_registry"].registry_config()
     assert current_champion(registry) == "1"
     info = version_info(registry, "1")
@@ -56,32 +67,20 @@ def test_whole_graph_promotes_then_refuses_a_worse_candidate(
     assert info.tags["gate_verdict"] == "passed"
     assert (loop_home / "drift" / "reference.parquet").is_file()
 
-    # A planted worse candidate (one step from random weights) fails the blocking gate check:
-    # nothing is registered and the champion stays.
-    worse = tiny_run_config(small_backbone_dir)
+
+def _materialize_worse_candidate(defs, resources, backbone, instance):
+    """A planted worse candidate (one step from random weights): the blocking gate check fails,
+    nothing is registered and the champion stays."""
+    worse = tiny_run_config(backbone)
     training = worse["ops"]["reward_model_candidate"]["config"]
     training.update(max_steps=1, warm_start=False, learning_rate=1e-6)
-    with dg.instance_for_test() as instance:
-        training_assets = [
-            defs.get_assets_def(k)
-            for k in ("reward_model_candidate", "candidate_evaluation", "registered_reward_model")
-        ]
-        second = dg.materialize(
-            [*training_assets, candidate_gate_verdict, defs.get_assets_def("preference_dataset")],
-            selection=["reward_model_candidate", "candidate_evaluation", "registered_reward_model"],
-            resources=loop_resources, run_config=worse, instance=instance, raise_on_error=False,
-        )  # fmt: skip
-        assert not second.success
-        (check,) = second.get_asset_check_evaluations()
-        assert check.passed is False
-        evaluation = second.output_for_node("candidate_evaluation")
-        assert not evaluation.passed and evaluation.verdict.reasons
-        materialized = {
-            e.asset_key.to_user_string() for e in second.get_asset_materialization_events()
-        }
-        assert "registered_reward_model" not in materialized
-    assert current_champion(registry) == "1"
-    assert len(list_models(registry)) == 1
+    keys = ("preference_dataset", "reward_model_candidate", "candidate_evaluation",
+            "registered_reward_model")  # fmt: skip
+    return dg.materialize(
+        [*(defs.get_assets_def(k) for k in keys), candidate_gate_verdict],
+        selection=list(keys[1:]), resources=resources, run_config=worse, instance=instance,
+        raise_on_error=False,
+    )  # fmt: skip
 
 
 def test_golden_leak_blocks_training(loop_home, loop_resources, small_backbone_dir):
