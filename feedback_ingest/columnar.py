@@ -70,13 +70,13 @@ def _decode(lines: list[bytes]) -> list:
     """Each line decoded, or None where msgspec refuses it."""
     try:
         return [_DECODER.decode(line) for line in lines]
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
         pass
     out = []
     for line in lines:
         try:
             out.append(_DECODER.decode(line))
-        except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
             out.append(None)
     return out
 

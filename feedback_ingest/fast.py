@@ -122,7 +122,7 @@ def fast_record(raw: bytes, limits: Limits) -> dict | None:
         return None
     try:
         event = _DECODER.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     kind, responses = event.type, event.responses
     if kind not in EVENT_TYPES or event.annotator.kind not in ANNOTATOR_KINDS:

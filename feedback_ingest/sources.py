@@ -12,6 +12,7 @@ import contextlib
 import copy
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -98,6 +99,11 @@ class RawBatch:
         return batch
 
 
+def _unreadable(path: Path, offset: int, exc: BaseException) -> RawRecord:
+    detail = f"unreadable_file: {path.name} after byte {offset}: {type(exc).__name__}: {exc}"
+    return RawRecord(detail[:500].encode(), None, f"{path.name}@{offset}")
+
+
 class LandingFolderSource:
     """`.jsonl`, `.jsonl.gz` and `.parquet` files in one folder, read in name order.
 
@@ -135,15 +141,23 @@ class LandingFolderSource:
                         yield batch, copy.deepcopy(state)
                         batch = RawBatch()
                 continue
+            if path.name in state.get("unreadable", {}):
+                continue
             opener = gzip.open if path.name.endswith(".gz") else open
-            with opener(path, "rb") as handle:
-                handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
-                while chunk := list(islice(handle, batch_size - len(batch))):
-                    offset = batch.add_lines(path.name, chunk, offset)
-                    state["files"][path.name] = offset
-                    if len(batch) >= batch_size:
-                        yield batch, copy.deepcopy(state)
-                        batch = RawBatch()
+            try:
+                with opener(path, "rb") as handle:
+                    handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
+                    while chunk := list(islice(handle, batch_size - len(batch))):
+                        offset = batch.add_lines(path.name, chunk, offset)
+                        state["files"][path.name] = offset
+                        if len(batch) >= batch_size:
+                            yield batch, copy.deepcopy(state)
+                            batch = RawBatch()
+            except (EOFError, OSError, zlib.error) as exc:
+                # A truncated or corrupt file: what was read counts; the unreadable rest is
+                # quarantined once (as one record naming the file) and the file is not retried.
+                batch.add_record(_unreadable(path, offset, exc))
+                state.setdefault("unreadable", {})[path.name] = offset
         if len(batch):
             yield batch, copy.deepcopy(state)
 
