@@ -144,6 +144,20 @@ def _val_metrics(rewards: np.ndarray, val_ds) -> dict[str, float]:
     }
 
 
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest checkpoint that was fully written. A kill during a save leaves a folder
+    without `trainer_state.json` (written last by the Trainer); resuming from it would crash
+    every rerun, so it is skipped."""
+    if not Path(checkpoint_dir).is_dir():
+        return None
+    done = [
+        p
+        for p in Path(checkpoint_dir).glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
 def train_reward_model(
     config: TrainConfig,
     train: pd.DataFrame,
@@ -162,7 +176,6 @@ def train_reward_model(
     its stored result without training; without `resume`, it starts from scratch.
     """
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from rm_pipeline.data import check_pairs_frame, encode_pair_frame
     from rm_pipeline.export import export_reward_model, reward_stats
@@ -200,7 +213,7 @@ def train_reward_model(
         config, loaded, train_ds, val_ds, checkpoint_dir, device, precision, list(callbacks or [])
     )
 
-    last = get_last_checkpoint(str(checkpoint_dir)) if resume and checkpoint_dir.is_dir() else None
+    last = last_complete_checkpoint(checkpoint_dir) if resume else None
     start = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start

@@ -76,12 +76,6 @@ def test_killed_training_resumes_from_its_last_checkpoint(killed_run):
     assert len(rewards) == 2 and all(abs(r) < 1e6 for r in rewards)  # finite, not NaN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known bug: train.py resumes from get_last_checkpoint(), i.e. the newest folder even "
-    "when a kill left it half-written (no trainer_state.json): the rerun crashes every time",
-)
 def test_a_half_written_checkpoint_is_skipped_on_resume(killed_run, tmp_path):
     cmd, _, pristine = killed_run
     copy = Path(shutil.copytree(pristine, tmp_path / "run"))
