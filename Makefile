@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format ui bench clean
+.PHONY: install demo test lint format ui bench reliability clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/score.py
+
+# Fault, hostile-input and load suites -> one table (LOAD_SIZES=100000,1000000 for the 1M run).
+LOAD_SIZES ?= 100000,300000
+reliability: $(STAMP)
+	$(PY) bench/reliability.py --load-sizes $(LOAD_SIZES)
 
 clean:
 	rm -rf $(VENV) .rmops

@@ -176,9 +176,13 @@ def hostile_run(tmp_path_factory):
     return config, expected, result
 
 
-def test_every_hostile_event_is_accounted_with_the_expected_reason(hostile_run):
+def test_every_hostile_event_is_accounted_with_the_expected_reason(hostile_run, record_property):
     config, expected, result = hostile_run
     report = result["report"]
+    for key in ("read", "accepted", "duplicate", "quarantined"):
+        record_property(f"hostile_{key}", report[key])  # for `make reliability`'s table
+    record_property("hostile_kinds", len(CASES))
+    record_property("hostile_peak_rss_mib", round(result["peak_mib"]))
     assert report["read"] == N_EVENTS
     assert report["read"] == report["accepted"] + report["duplicate"] + report["quarantined"]
     assert report["accepted"] == expected["accepted"]
