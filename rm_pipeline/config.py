@@ -36,6 +36,9 @@ class TrainConfig:
     `backbone`; its input template and base model are kept."""
     max_length: int = 256
     """Tokens per (prompt, response) sequence; longer ones lose their beginning (keep the end)."""
+    disable_dropout: bool = True
+    """Turn the backbone's dropout off (as TRL does): dropout makes the chosen and rejected
+    passes of one pair noisy, and on CPU it costs time and blocks the fused attention kernel."""
     use_chat_template: bool = True
     """Render chat prompts with the tokenizer's chat template when it has one."""
 

@@ -52,6 +52,14 @@ def load_reward_model(source: str, pad_token_id: int) -> Any:
     return model
 
 
+def _disable_dropout(model: Any) -> None:
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
 def _with_lora(model: Any, config: TrainConfig) -> Any:
     from peft import LoraConfig, get_peft_model
 
@@ -85,7 +93,9 @@ def load_backbone(config: TrainConfig) -> LoadedBackbone:
             f"TrainConfig.max_length={config.max_length} exceeds the backbone's "
             f"max_position_embeddings={max_positions}"
         )
-    if config.use_lora:
+    if config.disable_dropout:
+        _disable_dropout(model)
+    if config.use_lora:  # after: LoRA's own dropout stays as configured
         model = _with_lora(model, config)
     return LoadedBackbone(model, tokenizer, template, base_model)
 
