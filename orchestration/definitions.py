@@ -55,6 +55,7 @@ def build_resources(home: Path | None = None) -> dict:
         "mlflow_registry": MlflowRegistryResource(
             tracking_uri=settings.mlflow_tracking_uri(home),
             model_name=settings.registered_model_name(),
+            artifact_location=settings.mlflow_artifact_root(home),
             handoff_dir=str(home / "handoff"),
         ),
         "alert_sinks": AlertSinksResource(

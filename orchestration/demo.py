@@ -74,10 +74,18 @@ class DemoDriver:
 
     def run_job(self, name: str, run_config: dict | None = None, tags: dict | None = None):
         job = self.defs.resolve_job_def(name)
+        # Every event still lands in the instance (the UI shows it); the console stays readable.
+        quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         result = job.execute_in_process(
-            run_config=run_config or {}, instance=self.instance, tags=tags, raise_on_error=False
+            run_config=_merge(run_config or {}, quiet),
+            instance=self.instance,
+            tags=tags,
+            raise_on_error=False,
         )
+        failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
         status = "succeeded" if result.success else "FAILED"
+        if failed_checks:
+            status += f" (failed checks: {', '.join(failed_checks)})"
         self.log.runs.append({"job": name, "run_id": result.run_id, "success": result.success})
         self.log.say(f"  run {name} {result.run_id[:8]} {status}")
         return result

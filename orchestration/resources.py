@@ -81,6 +81,7 @@ class MlflowRegistryResource(dg.ConfigurableResource):
     tracking_uri: str
     model_name: str = "reward-model"
     experiment_name: str = "reward-model-training"
+    artifact_location: str = ""  # artifact root of a new experiment (default: next to SQLite)
     handoff_dir: str = ""
 
     def registry_config(self):
@@ -90,6 +91,7 @@ class MlflowRegistryResource(dg.ConfigurableResource):
             tracking_uri=self.tracking_uri,
             model_name=self.model_name,
             experiment_name=self.experiment_name,
+            artifact_location=self.artifact_location or None,
             handoff_dir=self.handoff_dir or None,
         )
 
