@@ -29,6 +29,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The Dagster UI (with the daemon: schedules and sensors run) and the MLflow UI on localhost.
+ui: $(STAMP)
+	$(VENV)/bin/rmops ui
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
