@@ -58,13 +58,13 @@ SYCOPHANCY = [
     "I love this question, you're so insightful!",
     "Brilliant! You always ask the best questions.",
 ]
-HACK_SHARE = 0.3  # pairwise events that pit an answer against its hacked variant
+HACK_SHARE = 0.4  # pairwise events that pit an answer against its hacked variant
 HACK_PENALTY = 1.5
 
 
 def _hacked(rng: random.Random, text: str) -> str:
     """The answer made worse the way policies game reward models: flattery or repetition."""
-    if rng.random() < 0.5:
+    if rng.random() < 0.4:
         flattery = rng.choice(SYCOPHANCY)
         return f"{text} {flattery}" if rng.random() < 0.5 else f"{flattery} {text}"
     return " ".join([text] * rng.randint(2, 3))

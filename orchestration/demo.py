@@ -33,7 +33,7 @@ class DemoSettings:
     golden_pairs: int = 200
     backbone: str | None = None  # None: the bundled MiniLM
     training: dict[str, Any] = field(
-        default_factory=lambda: {"num_epochs": 1.0, "max_length": 128, "learning_rate": 5e-5}
+        default_factory=lambda: {"num_epochs": 2.0, "max_length": 128, "learning_rate": 5e-5}
     )
     gate: dict[str, Any] = field(default_factory=dict)
 

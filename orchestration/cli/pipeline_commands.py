@@ -22,7 +22,7 @@ def demo_command(
     backbone: Annotated[
         str | None, typer.Option(help="Backbone id or folder (default: bundled MiniLM).")
     ] = None,
-    epochs: Annotated[float, typer.Option(help="Training epochs per cycle.")] = 1.0,
+    epochs: Annotated[float, typer.Option(help="Training epochs per cycle.")] = 2.0,
     as_json: JsonOption = False,
 ) -> None:
     """Run the continuous-training loop twice on simulated feedback (wipes a previous demo)."""
