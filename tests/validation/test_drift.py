@@ -125,10 +125,10 @@ def test_simulator_drift_traffic_alerts_and_normal_traffic_does_not(tmp_path):
 
     scorer, state = WordyScorer(), tmp_path / "episodes.json"
     sinks = [JsonlSink(tmp_path / "alerts.jsonl")]
-    reference = score_frame(scorer, simulator_traffic(300, seed=0, drift=False))
-    normal = detect_drift(reference, score_frame(scorer, simulator_traffic(300, 1, False)))
+    reference = score_frame(scorer, simulator_traffic(800, seed=0, drift=False))
+    normal = detect_drift(reference, score_frame(scorer, simulator_traffic(800, 1, False)))
     drifted = detect_drift(
-        reference, score_frame(scorer, simulator_traffic(300, 2, True)), output_dir=tmp_path
+        reference, score_frame(scorer, simulator_traffic(800, 2, True)), output_dir=tmp_path
     )
     assert not normal.drift_detected, normal.summary()
     assert drifted.drift_detected and drifted.mean_reward_shift > 0, drifted.summary()
