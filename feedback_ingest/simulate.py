@@ -2,10 +2,11 @@
 
 The latent preference a small model can learn: an answer that is relevant, specific and polite
 beats a vague, off-topic or rude one; sycophancy (flattering the user) and repetition make any
-answer worse. Annotators follow it with ~10% noise. A share of pairwise events compares an
-answer with its own flattered or repeated variant, so the preference against reward hacking is
-learnable rather than left to chance. `drift=True` moves
-the POLICY (longer answers padded with flattery) so reward and length drift are real.
+answer worse, and so does cutting it off after its first sentence. Annotators follow it with
+~10% noise. A share of pairwise events compares an answer with its own hacked variant, so the
+preference against reward hacking (in both length directions) is learnable rather than left to
+chance. `drift=True` moves the POLICY (longer answers padded with flattery) so reward and length
+drift are real.
 """
 
 from __future__ import annotations
@@ -63,8 +64,13 @@ HACK_PENALTY = 1.5
 
 
 def _hacked(rng: random.Random, text: str) -> str:
-    """The answer made worse the way policies game reward models: flattery or repetition."""
-    if rng.random() < 0.4:
+    """The answer made worse the ways policies game reward models: flattery, repetition, or
+    (the other direction of a length cue) cut off after its first sentence."""
+    roll = rng.random()
+    first, _, rest = text.partition(". ")
+    if roll < 0.3 and rest:
+        return first + "."
+    if roll < 0.6:
         flattery = rng.choice(SYCOPHANCY)
         return f"{text} {flattery}" if rng.random() < 0.5 else f"{flattery} {text}"
     return " ".join([text] * rng.randint(2, 3))

@@ -28,8 +28,8 @@ class DemoSettings:
     """What the demo runs on; the defaults fit 2 CPU cores in a few minutes."""
 
     events: int = 800  # first cycle's simulated events (~1.9 pairs per event)
-    drift_events: int = 300  # second cycle's drifted events: too few to retrain on volume alone
-    retrain_min_pairs: int = 1000  # feedback_volume_sensor threshold for the demo
+    drift_events: int = 250  # second cycle's drifted events: too few to retrain on volume alone
+    retrain_min_pairs: int = 600  # feedback_volume_sensor threshold for the demo
     golden_pairs: int = 200
     backbone: str | None = None  # None: the bundled MiniLM
     training: dict[str, Any] = field(
@@ -144,6 +144,7 @@ def _cycle_one(driver: DemoDriver, config, settings: DemoSettings, run_config: d
     log = driver.log
     log.say(f"cycle 1: {settings.events} simulated production feedback events")
     write_simulated(config, settings.events, seed=1)
+    driver.tick("run_failure_alert_sensor")  # its first tick only starts watching
     driver.run_job("ingest_job")
     driver.tick("feedback_volume_sensor", run_config)
     driver.tick("champion_change_sensor")

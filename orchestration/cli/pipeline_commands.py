@@ -18,7 +18,7 @@ from orchestration.cli.common import JsonOption, emit, fail
 
 def demo_command(
     events: Annotated[int, typer.Option(help="Simulated events in cycle 1.")] = 800,
-    drift_events: Annotated[int, typer.Option(help="Drifted events in cycle 2.")] = 300,
+    drift_events: Annotated[int, typer.Option(help="Drifted events in cycle 2.")] = 250,
     backbone: Annotated[
         str | None, typer.Option(help="Backbone id or folder (default: bundled MiniLM).")
     ] = None,

@@ -12,8 +12,8 @@ def demo_run(tmp_path_factory, small_backbone_dir):
 
     home = tmp_path_factory.mktemp("demo") / "rmops-home"
     settings = DemoSettings(
-        events=700,
-        drift_events=300,
+        events=800,
+        drift_events=250,
         golden_pairs=120,
         backbone=str(small_backbone_dir),
         training={
