@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FAULTS = [
     ("SIGKILL during a snapshot write",
      "tests/feedback_ingest/test_build.py::test_killed_writer_leaves_previous_version_and_next_run_completes"),
+    ("SIGKILL of ingest + snapshot at random points, 6 times",
+     "tests/reliability/test_snapshot_kills.py::test_random_sigkills_never_expose_a_partial_version_and_lose_nothing"),
     ("SIGKILL during training -> resume, nothing registered",
      "tests/reliability/test_training_kill.py::test_killed_training_resumes_from_its_last_checkpoint"),
     ("half-written checkpoint (kill mid-save) skipped on resume",
