@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint format ui bench reliability clean
+.PHONY: install demo test browser-deps lint format ui bench reliability clean
 
 install: $(STAMP)
 
@@ -26,8 +26,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/rmops demo
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(PY) -m pytest -q
+
+# Debian's chromium for the browser tests (never `playwright install`: it downloads a browser).
+# Installing needs root; otherwise the browser tests skip and say why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    || echo "browser-deps: apt could not install chromium; browser tests will be skipped"; \
+	  else echo "browser-deps: chromium missing and not root; browser tests will be skipped"; fi; }
 
 # The Dagster UI (with the daemon: schedules and sensors run) and the MLflow UI on localhost.
 ui: $(STAMP)
