@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +49,9 @@ def ui_command(
     """Start the Dagster UI (with the daemon) and the MLflow UI on localhost; Ctrl-C stops both."""
     from orchestration.instance import ensure_dagster_home
 
+    for option, port in (("--dagster-port", dagster_port), ("--mlflow-port", mlflow_port)):
+        if not _port_free(port):
+            raise fail(f"{option}: port {port} on 127.0.0.1 is already in use; pick another")
     home = settings.rmops_home()
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home(home)), "RMOPS_HOME": str(home)}
@@ -58,20 +64,89 @@ def ui_command(
               "--default-artifact-root", settings.mlflow_artifact_root(home)]  # fmt: skip
     if shutil.which(mlflow[0]) is None or shutil.which(dagster[0]) is None:
         raise fail("dagster or mlflow is not installed in this environment (run `make install`)")
-    procs = [subprocess.Popen(dagster, cwd=repo, env=env), subprocess.Popen(mlflow, env=env)]
-    typer.echo(f"Dagster UI: http://127.0.0.1:{dagster_port}")
-    typer.echo(f"MLflow UI:  http://127.0.0.1:{mlflow_port}")
-    typer.echo("Ctrl-C stops both.")
+    typer.echo(f"Starting the Dagster and MLflow UIs on RMOPS_HOME={home} ...")
+    dagster_url, mlflow_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}"
+    servers = {  # name: (process, URL, readiness probe path)
+        "Dagster UI": (_spawn(dagster, repo, env), dagster_url, "/server_info"),
+        "MLflow UI": (_spawn(mlflow, repo, env), mlflow_url, "/health"),
+    }
     try:
-        while all(p.poll() is None for p in procs):
+        _announce_when_up(servers)
+        typer.echo("Ctrl-C stops both.")
+        while all(proc.poll() is None for proc, _, _ in servers.values()):
             time.sleep(1)
+        name, proc = next((n, p) for n, (p, _, _) in servers.items() if p.poll() is not None)
+        raise fail(f"{name} exited with code {proc.returncode}; stopping the other")
     except KeyboardInterrupt:
-        pass
+        typer.echo("Stopping the UIs ...")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+        for proc, _, _ in servers.values():
+            _stop_group(proc)
+
+
+def _port_free(port: int) -> bool:
+    """No server listens on the port (connections lingering in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _spawn(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start a server in its own process group, so that stopping it reaches all its children."""
+    # A terminal's Ctrl-C goes to `rmops ui` alone, which then stops each group in order.
+    return subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+
+
+def _announce_when_up(servers: dict, wait_s: float = 180.0) -> None:
+    """Print each URL once it answers (bounded wait); fail if a server exits while starting."""
+    pending = dict(servers)
+    deadline = time.monotonic() + wait_s
+    while pending and time.monotonic() < deadline:
+        for name, (proc, url, probe) in list(pending.items()):
+            if proc.poll() is not None:
+                raise fail(f"{name} exited with code {proc.returncode} while starting")
+            if _answers(url + probe):
+                typer.echo(f"{name}: {url}")
+                del pending[name]
+        time.sleep(0.5)
+    for name, (_, url, _) in pending.items():
+        typer.echo(f"{name}: {url} (not answering after {wait_s:.0f} s; still starting?)")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop a server's whole process group: Ctrl-C first, then SIGTERM, then SIGKILL."""
+    # `dagster dev` can stay up for minutes after SIGTERM while a run it launched winds down,
+    # and its webserver, daemon and code servers outlive it unless the whole group is signalled.
+    for sig, grace_s in ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # the group is empty: everything exited
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _group_alive(proc):
+            time.sleep(0.2)
+    proc.poll()
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+    proc.poll()  # reap the leader, else it stays a zombie member of its group
+    try:
+        os.killpg(proc.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,91 @@
+"""`rmops ui`: both servers come up on the given ports, and Ctrl-C leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+
+RMOPS = Path(sys.executable).parent / "rmops"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_free(port: int) -> bool:
+    """No server listens on the port (as the servers, ignore sockets lingering in TIME_WAIT)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _get(url: str, body: dict | None = None) -> bytes | None:
+    data = json.dumps(body).encode() if body else None
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read() if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def test_ui_refuses_a_busy_port_naming_the_option(rmops_home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            app, ["ui", "--dagster-port", str(port), "--mlflow-port", str(_free_port())]
+        )
+    assert result.exit_code == 2
+    assert f"--dagster-port: port {port}" in result.output
+    assert not (rmops_home / "dagster").exists(), "nothing may start when a port is taken"
+
+
+@pytest.mark.slow
+def test_ui_serves_both_and_ctrl_c_stops_every_process(rmops_home, tmp_path):
+    dagster_port, mlflow_port = _free_port(), _free_port()
+    env = {**os.environ, "RMOPS_HOME": str(rmops_home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = tmp_path / "ui.log"
+    cmd = [str(RMOPS), "ui", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while "Ctrl-C stops both." not in log.read_text():
+            assert proc.poll() is None, f"rmops ui exited early:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"UIs not up in time:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        query = {"query": "{ assetNodes { assetKey { path } } }"}
+        answer = _get(f"http://127.0.0.1:{dagster_port}/graphql", query)
+        assert answer is not None
+        assert "feedback_events" in answer.decode()
+        assert _get(f"http://127.0.0.1:{mlflow_port}/health") == b"OK"
+    finally:
+        proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        code = proc.wait(timeout=90)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert f"Dagster UI: http://127.0.0.1:{dagster_port}" in text
+    assert f"MLflow UI: http://127.0.0.1:{mlflow_port}" in text
+    # Every child (webserver, daemon, code servers, uvicorn workers) is gone with its port.
+    assert _port_free(dagster_port) and _port_free(mlflow_port)
