@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feedback_ingest import compile as cp
+from feedback_ingest import parts
 from feedback_ingest import snapshots as snap
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.digests import pair_ids, prompt_hashes
@@ -143,28 +144,15 @@ def _write_state(frame: pd.DataFrame, path: Path) -> None:
 
 def _merge(
     parent_dir: Path | None, votes: pd.DataFrame, golden: set[str], val_fraction: float
-) -> tuple[pa.Table, pd.DataFrame, dict[str, int]]:
-    """(all pairs of the new version, undecided votes, counts)."""
+) -> tuple[dict[str, parts.SplitPlan], pd.DataFrame, dict[str, int]]:
+    """(the new version's splits as parts, undecided votes, counts)."""
     golden_arr = pa.array(sorted(golden), pa.string())
-    frames, carried, touched_ids, golden_old = [votes], PAIR_SCHEMA.empty_table(), None, 0
-    if parent_dir is not None:
-        parent = pa.concat_tables(
-            [
-                pq.read_table(parent_dir / f"{s}.parquet", schema=PAIR_SCHEMA)
-                for s in ("train", "val")
-            ]
-        )
-        touched = pc.is_in(parent["pair_id"], value_set=_touched_ids(votes))
-        is_golden = pc.is_in(parent["prompt_hash"], value_set=golden_arr)
-        golden_old = pc.sum(is_golden.cast(pa.int64())).as_py() or 0
-        carried = parent.filter(pc.and_(pc.invert(touched), pc.invert(is_golden)))
-        touched_rows = parent.filter(pc.and_(touched, pc.invert(is_golden)))
-        touched_ids = touched_rows["pair_id"]
-        undecided_old = _read_state(parent_dir / "state" / "undecided.parquet", cp.VOTE_COLUMNS)
-        frames = [_parent_votes(touched_rows), undecided_old, votes]
-    if len(frames) == 1:  # the new votes alone are grouped already
+    scan = parts.scan_parent(parent_dir, _touched_ids(votes), golden_arr)
+    if parent_dir is None:  # the new votes alone are grouped already
         combined = votes
     else:
+        undecided_old = _read_state(parent_dir / "state" / "undecided.parquet", cp.VOTE_COLUMNS)
+        frames = [_parent_votes(scan.touched_rows), undecided_old, votes]
         combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
     hashes, leading = prompt_hashes(combined["prompt"].to_numpy())
     is_golden_new = pd.Series(hashes, dtype=object).isin(golden).to_numpy()  # hashed, not sorted
@@ -172,21 +160,23 @@ def _merge(
     keep = ~is_golden_new & ~even
     decided = _decide(combined[keep], hashes[keep], leading[keep], val_fraction)
     undecided = combined[~is_golden_new & even].reset_index(drop=True)
-    pairs = pa.concat_tables([carried, decided])
-    known = touched_ids if touched_ids is not None else pa.array([], pa.string())
+    for split, plan in scan.plans.items():
+        plan.add_table(decided.filter(pc.equal(decided["split"], split)))
+    plans = {split: parts.compact(plan) for split, plan in scan.plans.items()}
+    known = scan.touched_rows["pair_id"]
     new_pairs = len(decided) - (
         pc.sum(pc.is_in(decided["pair_id"], value_set=known).cast(pa.int64())).as_py() or 0
     )
-    split = pairs["split"]
     counts = {
-        "total": len(pairs),
-        "train": pc.sum(pc.equal(split, "train").cast(pa.int64())).as_py() or 0,
-        "val": pc.sum(pc.equal(split, "val").cast(pa.int64())).as_py() or 0,
+        "total": sum(plan.rows for plan in plans.values()),
+        "train": plans["train"].rows,
+        "val": plans["val"].rows,
         "new_pairs": int(new_pairs),
-        "golden_excluded": int(is_golden_new.sum()) + int(golden_old),
+        "golden_excluded": int(is_golden_new.sum()) + scan.golden_rows,
         "undecided": len(undecided),
+        "parts": {split: len(p.linked) + len(p.written) for split, p in plans.items()},
     }
-    return pairs, undecided, counts
+    return plans, undecided, counts
 
 
 def _counts_of_events(events: pa.Table) -> dict[str, Any]:
@@ -219,8 +209,8 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
         manifest = snap.read_manifest(root, parent) if parent else None
         watermark = manifest["source"]["accepted_part_seq"] if manifest else 0
         with IngestState(config.state_dir) as state:
-            parts = state.parts(watermark)
-        if not parts:
+            event_parts = state.parts(watermark)
+        if not event_parts:
             return SnapshotReport(
                 version=parent,
                 parent=manifest["parent"] if manifest else None,
@@ -229,7 +219,7 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
                 path=str(root / parent) if parent else None,
                 seconds=round(time.perf_counter() - started, 4),
             )
-        report = _build(config, parent, manifest, parts)
+        report = _build(config, parent, manifest, event_parts)
     finally:
         lock.close()
     report.seconds = round(time.perf_counter() - started, 4)
@@ -237,11 +227,11 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
 
 
 def _build(
-    config: IngestConfig, parent: str | None, manifest: dict | None, parts: list
+    config: IngestConfig, parent: str | None, manifest: dict | None, event_parts: list
 ) -> SnapshotReport:
     root = config.datasets_root
     parent_dir = root / parent if parent else None
-    events = read_parts([path for _, path, _ in parts], COMPILE_COLUMNS)
+    events = read_parts([path for _, path, _ in event_parts], COMPILE_COLUMNS)
     old_hist = (
         _read_state(parent_dir / "state" / "ratings.parquet", cp.HIST_COLUMNS)
         if parent_dir
@@ -249,7 +239,7 @@ def _build(
     )
     votes, hist = _new_votes(events, old_hist)
     golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
-    pairs, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
+    plans, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
     counts.update(_counts_of_events(events))
     previous = manifest["counts"] if manifest else {}
     counts["events_total"] = int(previous.get("events_total", 0)) + counts["new_events"]
@@ -257,9 +247,8 @@ def _build(
     version = snap.version_name(int(parent[1:]) + 1 if parent else 1)
     tmp = snap.new_temporary(root)
     try:
-        for split in ("train", "val"):
-            rows = pairs.filter(pc.equal(pairs["split"], split))
-            pq.write_table(rows, tmp / f"{split}.parquet", compression="snappy")
+        parent_hashes = manifest.get("files", {}) if manifest else {}
+        known = parts.materialise(plans, version, tmp, parent_hashes)
         _write_state(undecided, tmp / "state" / "undecided.parquet")
         _write_state(hist, tmp / "state" / "ratings.parquet")
         new_manifest = {
@@ -269,8 +258,8 @@ def _build(
             "schema_version": SCHEMA_VERSION,
             "counts": counts,
             "source": {
-                "accepted_part_seq": parts[-1][0],
-                "parts": [p[0] for p in (parts[0], parts[-1])],
+                "accepted_part_seq": event_parts[-1][0],
+                "parts": [p[0] for p in (event_parts[0], event_parts[-1])],
             },
             "golden": {
                 "hash": golden_hash(config.golden_paths) if config.golden_paths else None,
@@ -278,7 +267,7 @@ def _build(
             },
             "config": {"val_fraction": config.val_fraction},
         }
-        path = snap.publish(tmp, root, version, new_manifest)
+        path = snap.publish(tmp, root, version, new_manifest, known)
     except BaseException:
         import shutil
 

@@ -68,7 +68,8 @@ class IngestConfig:
 
     @property
     def datasets_root(self) -> Path:
-        """Versioned preference datasets: `vNNNNNN/{train,val}.parquet` + `manifest.json`."""
+        """Versioned preference datasets: `vNNNNNN/{train,val}.parquet/` (folders of Parquet parts)
+        + `manifest.json`."""
         return self.home / "datasets" / "preferences"
 
     @property

@@ -1,4 +1,5 @@
-"""Versioned preference datasets: `datasets_root/vNNNNNN/{train,val}.parquet + manifest.json`.
+"""Versioned preference datasets: `datasets_root/vNNNNNN/{train,val}.parquet/` (folders of
+parts, see `parts.py`) + `manifest.json`.
 
 Readers here touch manifests only where they can (cheap for sensors). The writer builds a
 version in a hidden temporary folder and renames it into place, so a crash never leaves a
@@ -60,13 +61,13 @@ def read_manifest(datasets_root: Path, version: str) -> dict[str, Any]:
 def load_split(datasets_root: Path, version: str, split: str):
     """One split of a version as a pandas DataFrame in the pair schema."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    from feedback_ingest.parts import read_split
+
     read_manifest(datasets_root, version)  # clear error for an unknown version
-    table = pq.read_table(Path(datasets_root) / version / f"{split}.parquet")
-    frame: pd.DataFrame = table.to_pandas()
+    frame: pd.DataFrame = read_split(Path(datasets_root) / version, split).to_pandas()
     return frame
 
 
@@ -113,13 +114,24 @@ def new_temporary(datasets_root: Path) -> Path:
     return tmp
 
 
-def publish(tmp: Path, datasets_root: Path, version: str, manifest: dict[str, Any]) -> Path:
+def publish(
+    tmp: Path,
+    datasets_root: Path,
+    version: str,
+    manifest: dict[str, Any],
+    known_hashes: dict[str, str] | None = None,
+) -> Path:
     """Hash the files in `tmp`, write the manifest last, fsync, rename `tmp` to `version`.
 
-    Raises FileExistsError if another writer published `version` first.
+    `known_hashes` (path in the version -> SHA-256) spares re-reading files hard-linked from a
+    parent version, whose manifest already vouches for them. Raises FileExistsError if another
+    writer published `version` first.
     """
+    known = known_hashes or {}
     files = sorted(p for p in tmp.rglob("*") if p.is_file())
-    manifest["files"] = {str(p.relative_to(tmp)): file_sha256(p) for p in files}
+    names = [str(p.relative_to(tmp)) for p in files]
+    hashes = [known.get(n) or file_sha256(p) for n, p in zip(names, files, strict=True)]
+    manifest["files"] = dict(zip(names, hashes, strict=True))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     for path in [*files, tmp / MANIFEST]:
         with open(path, "rb") as handle:

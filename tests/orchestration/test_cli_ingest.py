@@ -32,7 +32,10 @@ def test_simulate_ingest_and_datasets(rmops_home):
     listed = invoke("datasets", "list")["versions"]
     assert [v["version"] for v in listed] == ["v000001"] and listed[0]["total"] > 0
     shown = invoke("datasets", "show", "latest")
-    assert shown["counts"]["total"] == listed[0]["total"] and "train.parquet" in shown["files"]
+    assert (
+        shown["counts"]["total"] == listed[0]["total"]
+        and "train.parquet/part-v000001-000.parquet" in shown["files"]
+    )
     text = runner.invoke(app, ["datasets", "list"])
     assert "v000001" in text.stdout
 

@@ -1,0 +1,133 @@
+"""Snapshot splits as folders of immutable parts: `vN/{split}.parquet/part-vNNNNNN-KKK.parquet`.
+
+A new version hard-links the parent's untouched parts (no copy, no rewrite), rewrites only the
+parts that lose rows (pairs re-decided by new votes, prompts now in the golden set) and adds one
+part of new pairs per split, so an incremental snapshot costs in proportion to what changed.
+The folder keeps the `train.parquet` name: pyarrow, pandas, DuckDB and Spark read it as one
+table. Versions written before parts existed (`train.parquet` a single file) still read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from feedback_ingest.schema import PAIR_SCHEMA, SPLITS
+
+MAX_PARTS = 32
+"""More parts than this in a split and the new version compacts the split into one part, so
+reads stay cheap; the full rewrite then happens once per ~MAX_PARTS incremental versions."""
+# Dictionary pages only pay for the low-cardinality columns; on unique texts they cost time.
+_DICTIONARY_COLUMNS = ["annotator_kind", "split"]
+
+
+def split_files(version_dir: Path, split: str) -> list[Path]:
+    """The part files of one split of a version, in order."""
+    path = Path(version_dir) / f"{split}.parquet"
+    if path.is_file():  # a version from before parts
+        return [path]
+    return sorted(path.glob("part-*.parquet")) if path.is_dir() else []
+
+
+def read_split(version_dir: Path, split: str, columns: list[str] | None = None) -> pa.Table:
+    """One split of a version as one Arrow table in the pair schema."""
+    schema = PAIR_SCHEMA if columns is None else pa.schema([PAIR_SCHEMA.field(c) for c in columns])
+    files = split_files(version_dir, split)
+    tables = [pq.read_table(p, columns=columns, schema=schema) for p in files]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def write_part(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS)
+
+
+@dataclass
+class SplitPlan:
+    """What one split of the new version is made of."""
+
+    linked: list[Path] = field(default_factory=list)  # parent parts kept as they are
+    written: list[pa.Table] = field(default_factory=list)  # rewritten parts, then new pairs
+    rows: int = 0
+
+    def add_table(self, table: pa.Table) -> None:
+        if len(table):
+            self.written.append(table)
+            self.rows += len(table)
+
+
+@dataclass
+class ParentScan:
+    """The parent's parts split into kept-as-is and affected, and the affected rows."""
+
+    plans: dict[str, SplitPlan]
+    touched_rows: pa.Table  # parent pairs that new votes re-decide (golden ones left out)
+    golden_rows: int  # parent pairs whose prompt is now in the golden set
+
+
+def scan_parent(parent_dir: Path | None, touched_ids: pa.Array, golden: pa.Array) -> ParentScan:
+    """Find the parent rows that new votes touch or that the golden set now excludes, reading
+    only the id columns of parts that are kept as they are."""
+    plans = {split: SplitPlan() for split in SPLITS}
+    touched_tables, golden_rows = [], 0
+    for split in SPLITS:
+        for path in split_files(parent_dir, split) if parent_dir else []:
+            keys = pq.read_table(path, columns=["pair_id", "prompt_hash"])
+            touched = pc.is_in(keys["pair_id"], value_set=touched_ids)
+            is_golden = pc.is_in(keys["prompt_hash"], value_set=golden)
+            drop = pc.or_(touched, is_golden)
+            if not pc.any(drop).as_py():
+                plans[split].linked.append(path)
+                plans[split].rows += len(keys)
+                continue
+            rows = pq.read_table(path, schema=PAIR_SCHEMA)
+            golden_rows += pc.sum(is_golden.cast(pa.int64())).as_py() or 0
+            touched_tables.append(rows.filter(pc.and_(touched, pc.invert(is_golden))))
+            plans[split].add_table(rows.filter(pc.invert(drop)))
+    touched_rows = pa.concat_tables(touched_tables) if touched_tables else PAIR_SCHEMA.empty_table()
+    return ParentScan(plans, touched_rows, int(golden_rows))
+
+
+def compact(plan: SplitPlan) -> SplitPlan:
+    """The split as one part when it has grown past MAX_PARTS parts."""
+    if len(plan.linked) + len(plan.written) <= MAX_PARTS:
+        return plan
+    tables = [pq.read_table(p, schema=PAIR_SCHEMA) for p in plan.linked] + plan.written
+    merged = SplitPlan()
+    merged.add_table(pa.concat_tables(tables))
+    return merged
+
+
+def materialise(
+    plans: dict[str, SplitPlan], version: str, tmp: Path, parent_hashes: dict[str, str]
+) -> dict[str, str]:
+    """Write the splits into the temporary version folder `tmp`: parent parts hard-linked (a
+    copy where links are impossible), new parts written. Returns the known SHA-256 of the
+    linked files by their path in the new version (the parent's manifest vouches for them)."""
+    known = {}
+    for split, plan in plans.items():
+        folder = tmp / f"{split}.parquet"
+        folder.mkdir(parents=True, exist_ok=True)
+        for source in plan.linked:
+            legacy = source.name == f"{split}.parquet"  # the parent's whole split in one file
+            parent_key = source.name if legacy else f"{split}.parquet/{source.name}"
+            target = folder / (f"part-{source.parent.name}-000.parquet" if legacy else source.name)
+            _link_or_copy(source, target)
+            if parent_key in parent_hashes:
+                known[str(target.relative_to(tmp))] = parent_hashes[parent_key]
+        for k, table in enumerate(plan.written):
+            write_part(table, folder / f"part-{version}-{k:03d}.parquet")
+    return known
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or one without hard links
+        shutil.copyfile(source, target)
