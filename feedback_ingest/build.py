@@ -180,10 +180,9 @@ def _merge(
 
 
 def _counts_of_events(events: pa.Table) -> dict[str, Any]:
-    types = events["type"].to_numpy(zero_copy_only=False)
-    kinds, counts = np.unique(types, return_counts=True)
     ties = pc.sum(events["tie"].cast(pa.int64())).as_py() or 0
-    by_type = {str(k): int(c) for k, c in zip(kinds, counts, strict=True)}
+    by_type = {v["values"]: v["counts"] for v in pc.value_counts(events["type"]).to_pylist()}
+    by_type = dict(sorted(by_type.items()))
     return {"new_events": len(events), "ties": int(ties), "by_type": by_type}
 
 

@@ -43,6 +43,9 @@ EVENT_SCHEMA = pa.schema(
 )
 
 
+_DICTIONARY_COLUMNS = ["type", "annotator_id", "annotator_kind", "policy_versions"]
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temp file and a rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -167,7 +170,8 @@ class IngestState:
         (seq,) = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM parts").fetchone()
         name = f"part-{seq:09d}.parquet"
         tmp = self.events_dir / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="snappy")
+        # Dictionary pages only pay for the few low-cardinality columns; on texts they cost time.
+        pq.write_table(table, tmp, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS)
         os.replace(tmp, self.events_dir / name)
         now = datetime.now(UTC).isoformat()
         self.db.execute("INSERT INTO parts VALUES (?, ?, ?, ?)", (seq, name, len(table), now))
