@@ -133,13 +133,14 @@ def main() -> None:
     print(f"naive (input order, padded to max_length): {n / naive_s:.1f} responses/s")
     print(f"ratio: {naive_s / ours_s:.2f}x (target >= 2x)")
     print(f"max |reward difference|: {np.max(np.abs(ours - naive)):.2e}")
+    mfu_text = "CUDA only"
     if torch.cuda.is_available():
         from rm_pipeline.perf import cuda_bf16_peak_flops, model_flops_utilisation
 
         device, peak = cuda_bf16_peak_flops()
         mfu = model_flops_utilisation(n_params, tokens / ours_s, peak, training=False)
-        mfu_text = f"{mfu:.1%}" if mfu is not None else "n/a (unknown peak)"
-        print(f"RewardScorer: {tokens / ours_s:,.0f} tokens/s, MFU {mfu_text} on {device}")
+        mfu_text = f"{mfu:.1%} on {device}" if mfu is not None else f"n/a on {device}"
+    print(f"RewardScorer: {tokens / ours_s:,.0f} tokens/s, MFU {mfu_text}")
 
 
 if __name__ == "__main__":
