@@ -31,7 +31,7 @@ FAULTS = [
     ("truncated .jsonl.gz in the landing folder",
      "tests/feedback_ingest/test_hostile.py::test_a_corrupt_gzip_file_is_quarantined_not_fatal"),
     ("MLflow server stopped during registration",
-     "tests/reliability/test_mlflow_outage.py::test_registration_survives_an_mlflow_outage"),
+     "tests/reliability/test_mlflow_outage.py::test_registered_reward_model_retries_through_an_mlflow_outage"),
     ("two training runs at once (pool)",
      "tests/reliability/test_training_pool.py::test_the_training_pool_runs_one_training_step_at_a_time"),
     ("two promotions racing (2 processes)",
