@@ -147,7 +147,9 @@ def _merge(
 ) -> tuple[dict[str, parts.SplitPlan], pd.DataFrame, dict[str, int]]:
     """(the new version's splits as parts, undecided votes, counts)."""
     golden_arr = pa.array(sorted(golden), pa.string())
-    scan = parts.scan_parent(parent_dir, _touched_ids(votes), golden_arr)
+    # Hashing both directions of every vote only pays when there is a parent to look up.
+    touched_ids = _touched_ids(votes) if parent_dir else pa.array([], pa.string())
+    scan = parts.scan_parent(parent_dir, touched_ids, golden_arr)
     if parent_dir is None:  # the new votes alone are grouped already
         combined = votes
     else:
