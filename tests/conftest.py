@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from feedback_ingest.schema import PAIR_COLUMNS, pair_id, prompt_hash
+from pair_frames import by_prompt_hash, pairs_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "hh-rlhf").resolve()
@@ -92,27 +90,7 @@ def tiny_backbone(tiny_backbone_dir, tmp_path) -> Path:
 
 def make_pairs_frame(rows: list[tuple[str, str, str]], split: str | None = None) -> pd.DataFrame:
     """A frame in the snapshot schema from (prompt, chosen, rejected) triples."""
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    records = []
-    for i, (prompt, chosen, rejected) in enumerate(rows):
-        ph = prompt_hash(prompt)
-        records.append(
-            {
-                "pair_id": pair_id(prompt, chosen, rejected),
-                "prompt": prompt,
-                "chosen": chosen,
-                "rejected": rejected,
-                "weight": 1.0,
-                "n_votes": 1,
-                "agreement": 1.0,
-                "annotator_kind": "human",
-                "source_event_ids": [f"evt-{i}"],
-                "first_seen": now,
-                "prompt_hash": ph,
-                "split": split or ("val" if int(ph[:8], 16) % 5 == 0 else "train"),
-            }
-        )
-    return pd.DataFrame.from_records(records, columns=list(PAIR_COLUMNS))
+    return pairs_frame(rows, split=(lambda i, ph: split) if split else by_prompt_hash)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -80,8 +81,7 @@ def ui_command(
     except KeyboardInterrupt:
         typer.echo("Stopping the UIs ...")
     finally:
-        for proc, _, _ in servers.values():
-            _stop_group(proc)
+        _stop_groups([proc for proc, _, _ in servers.values()])
 
 
 def _port_free(port: int) -> bool:
@@ -109,7 +109,7 @@ def _announce_when_up(servers: dict, wait_s: float = 180.0) -> None:
         for name, (proc, url, probe) in list(pending.items()):
             if proc.poll() is not None:
                 raise fail(f"{name} exited with code {proc.returncode} while starting")
-            if _answers(url + probe):
+            if url_answers(url + probe):
                 typer.echo(f"{name}: {url}")
                 del pending[name]
         time.sleep(0.5)
@@ -117,7 +117,8 @@ def _announce_when_up(servers: dict, wait_s: float = 180.0) -> None:
         typer.echo(f"{name}: {url} (not answering after {wait_s:.0f} s; still starting?)")
 
 
-def _answers(url: str) -> bool:
+def url_answers(url: str) -> bool:
+    """The URL answers 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -125,28 +126,44 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """Stop a server's whole process group: Ctrl-C first, then SIGTERM, then SIGKILL."""
+def _stop_groups(procs: list[subprocess.Popen]) -> None:
+    """Stop the servers' whole process groups together: Ctrl-C first, then SIGTERM, then
+    SIGKILL, each with a grace period that ends as soon as every group is gone."""
     # `dagster dev` can stay up for minutes after SIGTERM while a run it launched winds down,
     # and its webserver, daemon and code servers outlive it unless the whole group is signalled.
     for sig, grace_s in ((signal.SIGINT, 20.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break  # the group is empty: everything exited
+        alive = [proc for proc in procs if _group_alive(proc)]
+        if not alive:
+            return
+        for proc in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _group_alive(proc):
+        while time.monotonic() < deadline and any(_group_alive(proc) for proc in alive):
             time.sleep(0.2)
-    proc.poll()
 
 
 def _group_alive(proc: subprocess.Popen) -> bool:
+    """Some process of the server's group still runs (zombies waiting to be reaped by an init
+    that may never reap them do not count)."""
     proc.poll()  # reap the leader, else it stays a zombie member of its group
     try:
         os.killpg(proc.pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    proc_root = Path("/proc")
+    if not proc_root.is_dir():
+        return True
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited while we looked
+        if fields[2] == str(proc.pid) and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 def register(app: typer.Typer) -> None:

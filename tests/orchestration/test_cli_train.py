@@ -3,40 +3,27 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from pair_frames import pairs_frame
 from typer.testing import CliRunner
 
-from feedback_ingest.schema import PAIR_COLUMNS, pair_id, prompt_hash
 from orchestration.cli import app
 
 runner = CliRunner()
 
 
 def _pairs(n: int) -> pd.DataFrame:
-    rows = []
-    for i in range(n):
-        prompt = f"\n\nHuman: Tell me about topic {i}.\n\nAssistant:"
-        chosen, rejected = f" Happy to help with topic {i}!", " No."
-        rows.append(
-            {
-                "pair_id": pair_id(prompt, chosen, rejected),
-                "prompt": prompt,
-                "chosen": chosen,
-                "rejected": rejected,
-                "weight": 1.0,
-                "n_votes": 1,
-                "agreement": 1.0,
-                "annotator_kind": "human",
-                "source_event_ids": [f"e{i}"],
-                "first_seen": datetime(2026, 1, 1, tzinfo=UTC),
-                "prompt_hash": prompt_hash(prompt),
-                "split": "val" if i % 4 == 0 else "train",
-            }
+    rows = [
+        (
+            f"\n\nHuman: Tell me about topic {i}.\n\nAssistant:",
+            f" Happy to help with topic {i}!",
+            " No.",
         )
-    return pd.DataFrame.from_records(rows, columns=list(PAIR_COLUMNS))
+        for i in range(n)
+    ]
+    return pairs_frame(rows, split=lambda i, ph: "val" if i % 4 == 0 else "train", event_prefix="e")
 
 
 def _write_snapshot(home, version: str, pairs: pd.DataFrame):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+import pair_frames
 import pandas as pd
 
-from feedback_ingest.schema import PAIR_COLUMNS, pair_id, prompt_hash
 from rm_pipeline.config import TrainConfig
 
 TOPICS = ["tea", "rain", "chess", "bread", "rivers", "stars", "music", "birds"]
@@ -14,25 +12,11 @@ TOPICS = ["tea", "rain", "chess", "bread", "rivers", "stars", "music", "birds"]
 
 def pairs_frame(rows: list[tuple[str, str, str]], val_every: int = 5) -> pd.DataFrame:
     """Pairs in the snapshot schema; every `val_every`-th pair goes to val."""
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    records = [
-        {
-            "pair_id": pair_id(prompt, chosen, rejected),
-            "prompt": prompt,
-            "chosen": chosen,
-            "rejected": rejected,
-            "weight": 1.0,
-            "n_votes": 1,
-            "agreement": 1.0,
-            "annotator_kind": "human" if i % 2 else "ai",
-            "source_event_ids": [f"evt-{i}"],
-            "first_seen": now,
-            "prompt_hash": prompt_hash(prompt),
-            "split": "val" if i % val_every == 0 else "train",
-        }
-        for i, (prompt, chosen, rejected) in enumerate(rows)
-    ]
-    return pd.DataFrame.from_records(records, columns=list(PAIR_COLUMNS))
+    return pair_frames.pairs_frame(
+        rows,
+        split=lambda i, ph: "val" if i % val_every == 0 else "train",
+        kind=lambda i: "human" if i % 2 else "ai",
+    )
 
 
 def obvious_pairs(n: int = 60) -> pd.DataFrame:
