@@ -26,6 +26,34 @@ def _autocast(device: str, dtype: Any):
     return torch.autocast(device_type=device, dtype=dtype)
 
 
+_HEAD_NAMES = ("score", "classifier")  # causal LMs / encoders in transformers
+
+
+@contextlib.contextmanager
+def _fp32_head(model: Any, device: str, enabled: bool):
+    """Recompute the score head in fp32 while the backbone runs under bf16 autocast.
+
+    A bf16 head rounds every reward to 8 significant bits, so close chosen/rejected rewards
+    tie, and a tie counts as wrong in the golden gate; the head is tiny, its fp32 rerun free.
+    """
+    import torch
+
+    head = next((getattr(model, n) for n in _HEAD_NAMES if hasattr(model, n)), None)
+    if not enabled or not isinstance(head, torch.nn.Module):
+        yield
+        return
+
+    def rerun_in_fp32(module, inputs, output):
+        with torch.autocast(device_type=device, enabled=False):
+            return module.forward(*(x.float() if torch.is_floating_point(x) else x for x in inputs))
+
+    handle = head.register_forward_hook(rerun_in_fp32)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def score_token_ids(
     model: Any,
     sequences: Sequence[Sequence[int]],
@@ -47,7 +75,8 @@ def score_token_ids(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode(), _autocast(device, autocast_dtype):
+        fp32_head = _fp32_head(model, device, autocast_dtype is not None)
+        with torch.inference_mode(), _autocast(device, autocast_dtype), fp32_head:
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
                 batch = [sequences[i] for i in idx]

@@ -94,3 +94,19 @@ def test_card_without_hashes_is_refused(trained_tiny, tmp_path):
     card.save(folder)
     with pytest.raises(ValueError, match="lists no file hashes"):
         RewardScorer.load(folder)
+
+
+def test_bf16_autocast_keeps_rewards_off_the_bf16_grid(scorer, texts):
+    """Under bf16 autocast (CUDA's default; forced here on CPU) the head still runs in fp32, so
+    rewards are not rounded to 8 significant bits, where close pairs would tie."""
+    import torch
+
+    ids = scorer.encode(*texts)
+    pad = scorer.model.config.pad_token_id
+    fp32 = score_token_ids(scorer.model, ids, pad)
+    bf16 = score_token_ids(scorer.model, ids, pad, autocast_dtype=torch.bfloat16)
+    on_grid = torch.tensor(bf16).to(torch.bfloat16).double().numpy() == bf16
+    assert on_grid.mean() < 0.5, "rewards look rounded to bf16"
+    spread = float(np.ptp(fp32)) or 1.0
+    np.testing.assert_allclose(bf16, fp32, atol=0.05 * spread)  # bf16 backbone, same model
+    assert scorer.model.classifier._forward_hooks == {}  # the hook is gone afterwards
