@@ -65,6 +65,7 @@ def ui_command(
               "--default-artifact-root", settings.mlflow_artifact_root(home)]  # fmt: skip
     if shutil.which(mlflow[0]) is None or shutil.which(dagster[0]) is None:
         raise fail("dagster or mlflow is not installed in this environment (run `make install`)")
+    _interrupt_on_stop_signals()
     typer.echo(f"Starting the Dagster and MLflow UIs on RMOPS_HOME={home} ...")
     dagster_url, mlflow_url = f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{mlflow_port}"
     servers = {  # name: (process, URL, readiness probe path)
@@ -95,10 +96,30 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _interrupt_on_stop_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP all stop both servers cleanly. Explicit, because a shell
+    starts background jobs with SIGINT ignored (Python then never raises KeyboardInterrupt),
+    and a plain SIGTERM would otherwise leave the servers running in their own sessions."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+
+
+def _default_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _spawn(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start a server in its own process group, so that stopping it reaches all its children."""
-    # A terminal's Ctrl-C goes to `rmops ui` alone, which then stops each group in order.
-    return subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+    # A terminal's Ctrl-C goes to `rmops ui` alone, which then stops each group in order; the
+    # servers get default signal dispositions, so that the graceful SIGINT stage reaches them.
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, start_new_session=True, preexec_fn=_default_stop_signals
+    )
 
 
 def _announce_when_up(servers: dict, wait_s: float = 180.0) -> None:

@@ -60,15 +60,22 @@ def test_ui_refuses_a_busy_port_naming_the_option(rmops_home):
     assert not (rmops_home / "dagster").exists(), "nothing may start when a port is taken"
 
 
+def _as_background_job() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to `cmd &`
+
+
 @pytest.mark.slow
-def test_ui_serves_both_and_ctrl_c_stops_every_process(rmops_home, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ui_serves_both_and_a_stop_signal_ends_every_process(rmops_home, tmp_path, stop):
     dagster_port, mlflow_port = _free_port(), _free_port()
     env = {**os.environ, "RMOPS_HOME": str(rmops_home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = tmp_path / "ui.log"
     cmd = [str(RMOPS), "ui", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_as_background_job
+        )
     try:
         deadline = time.monotonic() + 240
         while "Ctrl-C stops both." not in log.read_text():
@@ -81,7 +88,7 @@ def test_ui_serves_both_and_ctrl_c_stops_every_process(rmops_home, tmp_path):
         assert "feedback_events" in answer.decode()
         assert _get(f"http://127.0.0.1:{mlflow_port}/health") == b"OK"
     finally:
-        proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends
+        proc.send_signal(stop)  # Ctrl-C (even started as a background job), or a supervisor's
         code = proc.wait(timeout=150)  # the stop stages grant 35 s of grace; a busy box needs more
     text = log.read_text()
     assert code == 0, text[-3000:]
