@@ -35,17 +35,14 @@ def split_files(version_dir: Path, split: str) -> list[Path]:
     return sorted(path.glob("part-*.parquet")) if path.is_dir() else []
 
 
-def read_split(version_dir: Path, split: str, columns: list[str] | None = None) -> pa.Table:
+def read_split(version_dir: Path, split: str) -> pa.Table:
     """One split of a version as one Arrow table in the pair schema."""
-    schema = PAIR_SCHEMA if columns is None else pa.schema([PAIR_SCHEMA.field(c) for c in columns])
-    files = split_files(version_dir, split)
-    tables = [pq.read_table(p, columns=columns, schema=schema) for p in files]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
+    tables = [_read_part(p) for p in split_files(version_dir, split)]
+    return pa.concat_tables(tables) if tables else PAIR_SCHEMA.empty_table()
 
 
-def write_part(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS)
+def _read_part(path: Path) -> pa.Table:
+    return pq.read_table(path, schema=PAIR_SCHEMA)
 
 
 @dataclass
@@ -86,7 +83,7 @@ def scan_parent(parent_dir: Path | None, touched_ids: pa.Array, golden: pa.Array
                 plans[split].linked.append(path)
                 plans[split].rows += len(keys)
                 continue
-            rows = pq.read_table(path, schema=PAIR_SCHEMA)
+            rows = _read_part(path)
             golden_rows += pc.sum(is_golden.cast(pa.int64())).as_py() or 0
             touched_tables.append(rows.filter(pc.and_(touched, pc.invert(is_golden))))
             plans[split].add_table(rows.filter(pc.invert(drop)))
@@ -98,7 +95,7 @@ def compact(plan: SplitPlan) -> SplitPlan:
     """The split as one part when it has grown past MAX_PARTS parts."""
     if len(plan.linked) + len(plan.written) <= MAX_PARTS:
         return plan
-    tables = [pq.read_table(p, schema=PAIR_SCHEMA) for p in plan.linked] + plan.written
+    tables = [_read_part(p) for p in plan.linked] + plan.written
     merged = SplitPlan()
     merged.add_table(pa.concat_tables(tables))
     return merged
@@ -122,7 +119,8 @@ def materialise(
             if parent_key in parent_hashes:
                 known[str(target.relative_to(tmp))] = parent_hashes[parent_key]
         for k, table in enumerate(plan.written):
-            write_part(table, folder / f"part-{version}-{k:03d}.parquet")
+            path = folder / f"part-{version}-{k:03d}.parquet"
+            pq.write_table(table, path, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS)
     return known
 
 

@@ -62,10 +62,10 @@ def load_split(datasets_root: Path, version: str, split: str):
     """One split of a version as a pandas DataFrame in the pair schema."""
     import pandas as pd
 
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     from feedback_ingest.parts import read_split
 
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     read_manifest(datasets_root, version)  # clear error for an unknown version
     frame: pd.DataFrame = read_split(Path(datasets_root) / version, split).to_pandas()
     return frame

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ports import free_port
 
 from orchestration.cli.pipeline_commands import url_answers
 
@@ -53,12 +53,6 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_S = 180  # a cold Dagster code server on 2 busy cores takes ~25 s; leave headroom
 UI_TIMEOUT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _ui_env(home: Path) -> dict[str, str]:
@@ -115,7 +109,7 @@ def browser(tmp_path_factory):
 def dagster_ui(demo_run, tmp_path_factory) -> Iterator[str]:
     """Base URL of dagster-webserver serving the workspace on the demo's instance."""
     home, _ = demo_run
-    port = _free_port()
+    port = free_port()
     cmd = [str(BIN / "dagster-webserver"), "-w", str(REPO / "workspace.yaml"),
            "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
     log = tmp_path_factory.mktemp("dagster-ui") / "webserver.log"
@@ -126,7 +120,7 @@ def dagster_ui(demo_run, tmp_path_factory) -> Iterator[str]:
 def mlflow_ui(demo_run, tmp_path_factory) -> Iterator[str]:
     """Base URL of `mlflow server` on the demo's SQLite store and artifact folder."""
     home, _ = demo_run
-    port = _free_port()
+    port = free_port()
     cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{(home / 'mlflow.db').as_posix()}",
            "--default-artifact-root", (home / "mlartifacts").as_posix()]  # fmt: skip

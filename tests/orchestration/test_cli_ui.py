@@ -13,28 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ports import free_port, port_free
 from typer.testing import CliRunner
 
 from orchestration.cli import app
 
 RMOPS = Path(sys.executable).parent / "rmops"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    """No server listens on the port (as the servers, ignore sockets lingering in TIME_WAIT)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _get(url: str, body: dict | None = None) -> bytes | None:
@@ -53,7 +37,7 @@ def test_ui_refuses_a_busy_port_naming_the_option(rmops_home):
         busy.listen()
         port = busy.getsockname()[1]
         result = CliRunner().invoke(
-            app, ["ui", "--dagster-port", str(port), "--mlflow-port", str(_free_port())]
+            app, ["ui", "--dagster-port", str(port), "--mlflow-port", str(free_port())]
         )
     assert result.exit_code == 2
     assert f"--dagster-port: port {port}" in result.output
@@ -67,7 +51,7 @@ def _as_background_job() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ui_serves_both_and_a_stop_signal_ends_every_process(rmops_home, tmp_path, stop):
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_port(), free_port()
     env = {**os.environ, "RMOPS_HOME": str(rmops_home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     log = tmp_path / "ui.log"
@@ -95,4 +79,4 @@ def test_ui_serves_both_and_a_stop_signal_ends_every_process(rmops_home, tmp_pat
     assert f"Dagster UI: http://127.0.0.1:{dagster_port}" in text
     assert f"MLflow UI: http://127.0.0.1:{mlflow_port}" in text
     # Every child (webserver, daemon, code servers, uvicorn workers) is gone with its port.
-    assert _port_free(dagster_port) and _port_free(mlflow_port)
+    assert port_free(dagster_port) and port_free(mlflow_port)

@@ -14,18 +14,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ports import free_port
+
 from feedback_ingest.build import build_snapshot
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.simulate import write_simulated
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def simulated_snapshot(home: Path, n_events: int = 600, seed: int = 1) -> tuple[Path, str]:
