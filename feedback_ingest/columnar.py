@@ -50,8 +50,8 @@ def _gc_paused():
 
 
 def _screened(lines: list[bytes], limits: Limits) -> np.ndarray:
-    """Mask of lines the lane may decode: not oversized, no escape that could hide a control
-    character or a lone surrogate (one regex pass over the joined batch)."""
+    """Mask of lines the lane may decode: not oversized, valid UTF-8, no escape that could hide
+    a control character or a lone surrogate (one regex pass over the joined batch)."""
     sizes = np.fromiter(map(len, lines), np.int64, len(lines))
     ok = sizes <= limits.max_event_bytes
     ends = np.cumsum(sizes + 1)  # each line plus its separator
@@ -63,6 +63,14 @@ def _screened(lines: list[bytes], limits: Limits) -> np.ndarray:
         at = blob.find(b"\x7f", at + 1)
     if hits:
         ok[np.searchsorted(ends, np.array(hits), side="right")] = False
+    try:  # msgspec skips unknown fields without checking their UTF-8; the reference does not
+        blob.decode("utf-8")
+    except UnicodeDecodeError:
+        for i, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                ok[i] = False
     return ok
 
 

@@ -87,6 +87,18 @@ def test_plain_events_stay_in_the_lane_and_others_fall_back():
     assert table["prompt"][0].as_py() == "\n\nHuman: Why 0?\n\nAssistant:"
 
 
+def test_lines_the_lane_would_misjudge_fall_back():
+    plain = json.dumps(event("p")).encode()
+    tricky = [
+        plain[:-1] + b', "x": "\xff"}',  # invalid UTF-8 where msgspec decodes nothing
+        plain + b" " + plain,  # two objects on one line
+        json.dumps(event("n", preference={"winner": None, "tie": True})).encode(),
+    ]
+    table, accepted, rest = validate_lines([plain, *tricky], LIMITS)
+    assert accepted.tolist() == [0] and rest.tolist() == [1, 2, 3]
+    assert [reference(line) for line in tricky] == [None, None, None]
+
+
 def test_timestamps_match_python_parsing():
     raw = ["2026-01-01T00:00:00+00:00", "2026-01-01T05:30:00+05:30", "2026-01-01T00:00:00Z",
            "2024-02-29T23:59:59.999999-23:59", "2026-02-30T00:00:00+00:00", "2026-01-01T00:00:00",
