@@ -27,6 +27,7 @@ from feedback_ingest.config import IngestConfig
 from feedback_ingest.digests import pair_ids, prompt_hashes
 from feedback_ingest.golden import golden_hash, golden_prompt_hashes
 from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION
+from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, read_parts
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
@@ -44,6 +45,7 @@ class SnapshotReport:
     counts: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # read, votes, decide, write
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -227,53 +229,69 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
     return report
 
 
+def _manifest(
+    config: IngestConfig, version: str, parent: str | None, counts: dict, event_parts: list
+) -> dict[str, Any]:
+    return {
+        "version": version,
+        "parent": parent,
+        "created_at": datetime.now(UTC).isoformat(),
+        "schema_version": SCHEMA_VERSION,
+        "counts": counts,
+        "source": {
+            "accepted_part_seq": event_parts[-1][0],
+            "parts": [p[0] for p in (event_parts[0], event_parts[-1])],
+        },
+        "golden": {
+            "hash": golden_hash(config.golden_paths) if config.golden_paths else None,
+            "files": [Path(p).name for p in config.golden_paths],
+        },
+        "config": {"val_fraction": config.val_fraction},
+    }
+
+
 def _build(
     config: IngestConfig, parent: str | None, manifest: dict | None, event_parts: list
 ) -> SnapshotReport:
     root = config.datasets_root
     parent_dir = root / parent if parent else None
-    events = read_parts([path for _, path, _ in event_parts], COMPILE_COLUMNS)
-    old_hist = (
-        _read_state(parent_dir / "state" / "ratings.parquet", cp.HIST_COLUMNS)
-        if parent_dir
-        else cp.empty_hist()
-    )
-    votes, hist = _new_votes(events, old_hist)
-    golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
-    plans, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
+    clock = StageClock()
+    with clock.stage("read"):
+        events = read_parts([path for _, path, _ in event_parts], COMPILE_COLUMNS)
+        old_hist = (
+            _read_state(parent_dir / "state" / "ratings.parquet", cp.HIST_COLUMNS)
+            if parent_dir
+            else cp.empty_hist()
+        )
+    with clock.stage("votes"):
+        votes, hist = _new_votes(events, old_hist)
+    with clock.stage("decide"):  # merge with the parent, hash, split, golden exclusion
+        golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
+        plans, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
     counts.update(_counts_of_events(events))
     previous = manifest["counts"] if manifest else {}
     counts["events_total"] = int(previous.get("events_total", 0)) + counts["new_events"]
     counts["ties_total"] = int(previous.get("ties_total", 0)) + counts["ties"]
     version = snap.version_name(int(parent[1:]) + 1 if parent else 1)
-    tmp = snap.new_temporary(root)
-    try:
-        parent_hashes = manifest.get("files", {}) if manifest else {}
-        known = parts.materialise(plans, version, tmp, parent_hashes)
-        _write_state(undecided, tmp / "state" / "undecided.parquet")
-        _write_state(hist, tmp / "state" / "ratings.parquet")
-        new_manifest = {
-            "version": version,
-            "parent": parent,
-            "created_at": datetime.now(UTC).isoformat(),
-            "schema_version": SCHEMA_VERSION,
-            "counts": counts,
-            "source": {
-                "accepted_part_seq": event_parts[-1][0],
-                "parts": [p[0] for p in (event_parts[0], event_parts[-1])],
-            },
-            "golden": {
-                "hash": golden_hash(config.golden_paths) if config.golden_paths else None,
-                "files": [Path(p).name for p in config.golden_paths],
-            },
-            "config": {"val_fraction": config.val_fraction},
-        }
-        path = snap.publish(tmp, root, version, new_manifest, known)
-    except BaseException:
-        import shutil
+    with clock.stage("write"):
+        tmp = snap.new_temporary(root)
+        try:
+            parent_hashes = manifest.get("files", {}) if manifest else {}
+            known = parts.materialise(plans, version, tmp, parent_hashes)
+            _write_state(undecided, tmp / "state" / "undecided.parquet")
+            _write_state(hist, tmp / "state" / "ratings.parquet")
+            new_manifest = _manifest(config, version, parent, counts, event_parts)
+            path = snap.publish(tmp, root, version, new_manifest, known)
+        except BaseException:
+            import shutil
 
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return SnapshotReport(
-        version=version, parent=parent, created=True, counts=counts, path=str(path)
+        version=version,
+        parent=parent,
+        created=True,
+        counts=counts,
+        path=str(path),
+        stage_seconds=clock.rounded(),
     )

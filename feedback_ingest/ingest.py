@@ -16,6 +16,7 @@ from feedback_ingest.columnar import validate_lines
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import fast_record
 from feedback_ingest.sources import LandingFolderSource, RawBatch, RawRecord, SqlSource
+from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, Quarantine, events_table
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
 
@@ -40,6 +41,7 @@ class IngestReport:
     cursor: Any = None  # the source's cursor after the run (file offsets or watermark)
     batches: int = 0
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # read, validate, commit
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,10 +118,13 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
             batches = source.raw_batches(report.cursor, batch_size)
         else:
             batches = ((RawBatch.of(r), c) for r, c in source.batches(report.cursor, batch_size))
-        for batch, cursor in batches:
+        clock = StageClock()
+        for batch, cursor in clock.each(batches, "read"):
             quarantined = sum(reasons.values())
-            valid = _validate_batch(batch, limits, quarantine, reasons)
-            accepted = state.commit_table(valid, source.key, cursor)
+            with clock.stage("validate"):
+                valid = _validate_batch(batch, limits, quarantine, reasons)
+            with clock.stage("commit"):
+                accepted = state.commit_table(valid, source.key, cursor)
             _count_types(accepted, by_type)
             report.read += len(batch)
             report.accepted += len(accepted)
@@ -129,5 +134,6 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
             report.batches += 1
     report.quarantine_reasons = dict(sorted(reasons.items()))
     report.by_type = dict(sorted(by_type.items()))
+    report.stage_seconds = clock.rounded()
     report.seconds = round(time.perf_counter() - started, 4)
     return report

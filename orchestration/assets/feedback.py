@@ -32,6 +32,7 @@ def feedback_events(
             ),
             "accepted_by_type": dict(report.by_type),
             "quarantine_dir": dg.MetadataValue.path(str(config.quarantine_dir)),
+            "stage_seconds": dict(report.stage_seconds),  # where the run's time went
         }
     )
 
@@ -54,6 +55,7 @@ def preference_dataset(context: dg.AssetExecutionContext, rmops_home: RmopsHomeR
             "golden_excluded": counts.get("golden_excluded", 0),
             "ties": counts.get("ties", 0),
             "path": dg.MetadataValue.path(report.path or ""),
+            "stage_seconds": dict(report.stage_seconds),
         }
     )
     return report

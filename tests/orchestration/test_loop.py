@@ -66,6 +66,12 @@ def _assert_promoted(result, loop_home, loop_resources):
     assert info.tags["dataset_version"] == dataset.version
     assert info.tags["gate_verdict"] == "passed"
     assert (loop_home / "drift" / "reference.parquet").is_file()
+    metadata = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert set(metadata["feedback_events"]["stage_seconds"].value) == {"read", "validate", "commit"}
+    assert set(metadata["preference_dataset"]["stage_seconds"].value) >= {"votes", "write"}
 
 
 def _materialize_worse_candidate(defs, resources, backbone, instance):
