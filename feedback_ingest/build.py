@@ -32,7 +32,6 @@ from feedback_ingest.store import IngestState, read_parts
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
                    "response_texts", "winner_idx", "tie", "order_idx", "scores"]  # fmt: skip
-KEYS = ["prompt", "lo", "hi"]
 
 
 @dataclass
@@ -56,97 +55,107 @@ def _is_val(leading: np.ndarray, val_fraction: float) -> np.ndarray:
     return leading % 10_000 < int(round(val_fraction * 10_000))
 
 
-def _parent_votes(rows: pa.Table) -> pd.DataFrame:
+def _parent_votes(rows: pa.Table) -> pa.Table:
     """Parent pairs back to votes (majority votes = round(n_votes * agreement))."""
     n = rows["n_votes"].to_numpy()
     majority = np.rint(n * rows["agreement"].to_numpy()).astype(np.int64)
-    chosen, rejected = rows["chosen"].to_numpy(), rows["rejected"].to_numpy()
-    chosen_lo = chosen < rejected
+    chosen, rejected = rows["chosen"], rows["rejected"]
+    chosen_lo = pc.less(chosen, rejected)
+    lo_mask = chosen_lo.to_numpy()
     kinds = rows["annotator_kind"].to_numpy()
-    return pd.DataFrame(
-        {
-            "prompt": rows["prompt"].to_numpy(),
-            "lo": np.where(chosen_lo, chosen, rejected),
-            "hi": np.where(chosen_lo, rejected, chosen),
-            "votes_lo": np.where(chosen_lo, majority, n - majority),
-            "votes_hi": np.where(chosen_lo, n - majority, majority),
-            "event_ids": rows["source_event_ids"].to_pylist(),
-            "first_seen": rows["first_seen"].cast(pa.int64()).to_numpy(),
-            "kinds": np.select([kinds == "human", kinds == "ai"], [1, 2], 3).astype(np.int8),
-        }
-    )
+    columns = [
+        rows["prompt"],
+        pc.if_else(chosen_lo, chosen, rejected),
+        pc.if_else(chosen_lo, rejected, chosen),
+        pa.array(np.where(lo_mask, majority, n - majority)),
+        pa.array(np.where(lo_mask, n - majority, majority)),
+        rows["source_event_ids"],
+        rows["first_seen"].cast(pa.int64()),
+        pa.array(np.select([kinds == "human", kinds == "ai"], [1, 2], 3).astype(np.int8)),
+    ]
+    return pa.Table.from_arrays(columns, schema=cp.VOTE_SCHEMA)
 
 
 def _decide(
-    votes: pd.DataFrame, hashes: np.ndarray, leading: np.ndarray, val_fraction: float
+    votes: pa.Table, hashes: pa.Array, leading: np.ndarray, val_fraction: float
 ) -> pa.Table:
     """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by pair_id."""
     vl, vh = votes["votes_lo"].to_numpy(), votes["votes_hi"].to_numpy()
-    lo_wins = vl > vh
-    lo, hi, prompts = votes["lo"].to_numpy(), votes["hi"].to_numpy(), votes["prompt"].to_numpy()
-    chosen, rejected = np.where(lo_wins, lo, hi), np.where(lo_wins, hi, lo)
+    lo_wins = pa.array(vl > vh)
+    chosen = pc.if_else(lo_wins, votes["lo"], votes["hi"])
+    rejected = pc.if_else(lo_wins, votes["hi"], votes["lo"])
     n_votes = vl + vh
     agreement = np.maximum(vl, vh) / np.maximum(n_votes, 1)
+    kind_names = pa.array([cp.KIND_NAMES.get(k, "") for k in range(4)], pa.string())
     columns = {
-        "pair_id": pair_ids(prompts, chosen, rejected),
-        "prompt": prompts,
+        "pair_id": pair_ids(votes["prompt"], chosen, rejected),
+        "prompt": votes["prompt"],
         "chosen": chosen,
         "rejected": rejected,
-        "weight": 2.0 * agreement - 1.0,  # the majority's margin: 1 when unanimous
-        "n_votes": n_votes,
-        "agreement": agreement,
-        "annotator_kind": [cp.KIND_NAMES[int(k)] for k in votes["kinds"].to_numpy()],
-        "source_event_ids": list(votes["event_ids"].to_numpy()),
-        "first_seen": votes["first_seen"].to_numpy().astype(np.int64),
+        "weight": pa.array(2.0 * agreement - 1.0),  # the majority's margin: 1 when unanimous
+        "n_votes": pa.array(n_votes),
+        "agreement": pa.array(agreement),
+        "annotator_kind": kind_names.take(votes["kinds"].cast(pa.int32())),
+        "source_event_ids": votes["event_ids"],
+        "first_seen": votes["first_seen"].cast(PAIR_SCHEMA.field("first_seen").type),
         "prompt_hash": hashes,
-        "split": np.where(_is_val(leading, val_fraction), "val", "train"),
+        "split": pa.array(np.where(_is_val(leading, val_fraction), "val", "train")),
     }
-    arrays = []
-    for f in PAIR_SCHEMA:
-        base = pa.int64() if f.name == "first_seen" else f.type
-        arrays.append(pa.array(columns[f.name], type=base).cast(f.type))
-    table = pa.Table.from_arrays(arrays, schema=PAIR_SCHEMA)
+    table = pa.Table.from_arrays([columns[f.name] for f in PAIR_SCHEMA], schema=PAIR_SCHEMA)
     return table.take(pc.sort_indices(table["pair_id"]))
 
 
-def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pa.Table, pd.DataFrame]:
     """(votes of the new events, updated rating histogram)."""
     kind = events["type"]
     new_hist = cp.rating_rows(events.filter(pc.equal(kind, "rating")))
-    frames = [
+    tables = [
         cp.pairwise_votes(events.filter(pc.equal(kind, "pairwise"))),
         cp.ranking_votes(events.filter(pc.equal(kind, "ranking"))),
         cp.rating_votes(old_hist, new_hist),
     ]
-    votes = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
+    votes = cp.group_votes(_concat(tables))
     hist = cp.group(pd.concat([old_hist, new_hist], ignore_index=True),
                     ["prompt", "text", "score"], ["count"])  # fmt: skip
     return votes, hist
 
 
-def _touched_ids(votes: pd.DataFrame) -> pa.Array:
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """The non-empty vote tables as one (empty ones would add chunks to combine later)."""
+    tables = [t for t in tables if len(t)]
+    return pa.concat_tables(tables) if tables else cp.VOTE_SCHEMA.empty_table()
+
+
+def _touched_ids(votes: pa.Table) -> pa.Array:
     """pair_ids the votes could hit in the parent: both directions of every key."""
-    prompts, lo, hi = votes["prompt"].to_numpy(), votes["lo"].to_numpy(), votes["hi"].to_numpy()
-    return pa.array(pair_ids(prompts, lo, hi) + pair_ids(prompts, hi, lo), pa.string())
+    prompts, lo, hi = votes["prompt"], votes["lo"], votes["hi"]
+    return pa.concat_arrays([pair_ids(prompts, lo, hi), pair_ids(prompts, hi, lo)])
 
 
-def _read_state(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read_votes(path: Path) -> pa.Table:
     if not path.is_file():
-        return cp.empty_votes() if "lo" in columns else cp.empty_hist()
+        return cp.VOTE_SCHEMA.empty_table()
+    return pq.read_table(path, columns=cp.VOTE_COLUMNS).cast(cp.VOTE_SCHEMA)
+
+
+def _read_hist(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        return cp.empty_hist()
     frame = pq.read_table(path).to_pandas()
     frame["event_ids"] = frame["event_ids"].map(list)
     return frame
 
 
-def _write_state(frame: pd.DataFrame, path: Path) -> None:
+def _write_state(data: pa.Table | pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
-    pq.write_table(table, path)
+    if isinstance(data, pd.DataFrame):
+        data = pa.Table.from_pandas(data.reset_index(drop=True), preserve_index=False)
+    pq.write_table(data, path)
 
 
 def _merge(
-    parent_dir: Path | None, votes: pd.DataFrame, golden: set[str], val_fraction: float
-) -> tuple[dict[str, parts.SplitPlan], pd.DataFrame, dict[str, int]]:
+    parent_dir: Path | None, votes: pa.Table, golden: set[str], val_fraction: float
+) -> tuple[dict[str, parts.SplitPlan], pa.Table, dict[str, int]]:
     """(the new version's splits as parts, undecided votes, counts)."""
     golden_arr = pa.array(sorted(golden), pa.string())
     # Hashing both directions of every vote only pays when there is a parent to look up.
@@ -155,15 +164,15 @@ def _merge(
     if parent_dir is None:  # the new votes alone are grouped already
         combined = votes
     else:
-        undecided_old = _read_state(parent_dir / "state" / "undecided.parquet", cp.VOTE_COLUMNS)
-        frames = [_parent_votes(scan.touched_rows), undecided_old, votes]
-        combined = cp.group(pd.concat(frames, ignore_index=True), KEYS, ["votes_lo", "votes_hi"])
-    hashes, leading = prompt_hashes(combined["prompt"].to_numpy())
-    is_golden_new = pd.Series(hashes, dtype=object).isin(golden).to_numpy()  # hashed, not sorted
-    even = (combined["votes_lo"] == combined["votes_hi"]).to_numpy()
-    keep = ~is_golden_new & ~even
-    decided = _decide(combined[keep], hashes[keep], leading[keep], val_fraction)
-    undecided = combined[~is_golden_new & even].reset_index(drop=True)
+        undecided_old = _read_votes(parent_dir / "state" / "undecided.parquet")
+        tables = [_parent_votes(scan.touched_rows), undecided_old, votes]
+        combined = cp.group_votes(_concat(tables))
+    hashes, leading = prompt_hashes(combined["prompt"])
+    is_golden_new = pc.is_in(hashes, value_set=golden_arr).to_numpy(zero_copy_only=False)
+    vl, vh = combined["votes_lo"].to_numpy(), combined["votes_hi"].to_numpy()
+    keep = ~is_golden_new & (vl != vh)
+    decided = _decide(combined.filter(keep), hashes.filter(keep), leading[keep], val_fraction)
+    undecided = combined.filter(~is_golden_new & (vl == vh))
     for split, plan in scan.plans.items():
         plan.add_table(decided.filter(pc.equal(decided["split"], split)))
     plans = {split: parts.compact(plan) for split, plan in scan.plans.items()}
@@ -259,9 +268,7 @@ def _build(
     with clock.stage("read"):
         events = read_parts([path for _, path, _ in event_parts], COMPILE_COLUMNS)
         old_hist = (
-            _read_state(parent_dir / "state" / "ratings.parquet", cp.HIST_COLUMNS)
-            if parent_dir
-            else cp.empty_hist()
+            _read_hist(parent_dir / "state" / "ratings.parquet") if parent_dir else cp.empty_hist()
         )
     with clock.stage("votes"):
         votes, hist = _new_votes(events, old_hist)

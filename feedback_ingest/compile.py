@@ -1,9 +1,11 @@
 """Accepted events -> preference votes, vectorised (Arrow + NumPy, no per-event Python loop).
 
-A vote table has one row per unordered (prompt, lo, hi) response pair, `lo < hi` as text,
-with the votes for each side, the contributing event ids, the earliest timestamp and the
-annotator kinds as bits (1 human, 2 ai). Votes are additive, so an incremental snapshot adds
-the new events' votes to the parent's and re-decides only the pairs they touch.
+A vote table (Arrow, `VOTE_SCHEMA`) has one row per unordered (prompt, lo, hi) response pair,
+`lo < hi` as text, with the votes for each side, the contributing event ids, the earliest
+timestamp and the annotator kinds as bits (1 human, 2 ai). Votes are additive, so an
+incremental snapshot adds the new events' votes to the parent's and re-decides only the pairs
+they touch. Texts stay Arrow strings throughout: grouping hashes them in C++, and no Python
+string is made per vote. The rating histogram is a pandas frame (few rows per prompt).
 """
 
 from __future__ import annotations
@@ -15,78 +17,76 @@ import pyarrow.compute as pc
 
 KIND_BITS = {"human": 1, "ai": 2}
 KIND_NAMES = {1: "human", 2: "ai", 3: "mixed"}
-VOTE_COLUMNS = ["prompt", "lo", "hi", "votes_lo", "votes_hi", "event_ids", "first_seen", "kinds"]
+VOTE_SCHEMA = pa.schema(
+    [("prompt", pa.string()), ("lo", pa.string()), ("hi", pa.string()),
+     ("votes_lo", pa.int64()), ("votes_hi", pa.int64()), ("event_ids", pa.list_(pa.string())),
+     ("first_seen", pa.int64()), ("kinds", pa.int8())]
+)  # fmt: skip
+VOTE_COLUMNS = VOTE_SCHEMA.names
 HIST_COLUMNS = ["prompt", "text", "score", "count", "event_ids", "first_seen", "kinds"]
 
 
-def _list_parts(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """A list column -> (flat values as NumPy, offsets into them)."""
+def _list_parts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """A list column -> (flat values, offsets into them as NumPy)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     start, stop = arr.offsets[0].as_py(), arr.offsets[-1].as_py()
-    offsets = arr.offsets.to_numpy() - start
-    values = arr.values.slice(start, stop - start).to_numpy(zero_copy_only=False)
-    return values, offsets
+    return arr.values.slice(start, stop - start), arr.offsets.to_numpy() - start
 
 
-def _event_columns(events: pa.Table) -> dict[str, np.ndarray]:
-    kinds = pc.if_else(pc.equal(events["annotator_kind"], "ai"), 2, 1).to_numpy()
-    return {
-        "prompt": events["prompt"].to_numpy(),
-        "event_id": events["event_id"].to_numpy(),
-        "ts": events["timestamp"].cast(pa.int64()).to_numpy(),
-        "kinds": kinds.astype(np.int8),
-    }
+def _kinds(events: pa.Table) -> np.ndarray:
+    return pc.if_else(pc.equal(events["annotator_kind"], "ai"), 2, 1).to_numpy().astype(np.int8)
 
 
-def _singletons(ids: np.ndarray) -> np.ndarray:
-    """Each id as a one-element list (an object array of lists)."""
-    return np.fromiter(([e] for e in ids), dtype=object, count=len(ids))
+def _singletons(ids: pa.Array) -> pa.ListArray:
+    """Each id as a one-element list."""
+    return pa.ListArray.from_arrays(pa.array(np.arange(len(ids) + 1, dtype=np.int32)), ids)
 
 
-def _judgments(events: pa.Table, winner: np.ndarray, loser: np.ndarray, ev: np.ndarray):
-    """(winner text, loser text) per judgment + its event's columns -> a vote frame."""
-    cols = _event_columns(events)
-    lo_wins = winner < loser  # elementwise text comparison
-    return pd.DataFrame(
-        {
-            "prompt": cols["prompt"][ev],
-            "lo": np.where(lo_wins, winner, loser),
-            "hi": np.where(lo_wins, loser, winner),
-            "votes_lo": lo_wins.astype(np.int64),
-            "votes_hi": (~lo_wins).astype(np.int64),
-            "event_ids": _singletons(cols["event_id"][ev]),
-            "first_seen": cols["ts"][ev],
-            "kinds": cols["kinds"][ev],
-        }
-    )
+def _judgments(events: pa.Table, winner: pa.Array, loser: pa.Array, ev: np.ndarray) -> pa.Table:
+    """(winner text, loser text) per judgment + its event's columns -> a vote table."""
+    rows = pa.array(ev, pa.int64())
+    lo_wins = pc.less(winner, loser)  # UTF-8 byte order is code point order, as in Python
+    wins = lo_wins.to_numpy(zero_copy_only=False)
+    columns = [
+        events["prompt"].take(rows),
+        pc.if_else(lo_wins, winner, loser),
+        pc.if_else(lo_wins, loser, winner),
+        pa.array(wins.astype(np.int64)),
+        pa.array((~wins).astype(np.int64)),
+        _singletons(events["event_id"].take(rows).combine_chunks()),
+        events["timestamp"].cast(pa.int64()).take(rows),
+        pa.array(_kinds(events)[ev]),
+    ]
+    return pa.Table.from_arrays(columns, schema=VOTE_SCHEMA)
 
 
-def pairwise_votes(events: pa.Table) -> pd.DataFrame:
-    """Pairwise events with a winner: the winner beats every other response of the event."""
-    events = events.filter(pc.greater_equal(events["winner_idx"], 0))
+def pairwise_votes(events: pa.Table) -> pa.Table:
+    """Pairwise events with a winner: the winner beats every other response of the event.
+    Events are picked by index, not filtered: a filter would copy every text of the table."""
     texts, offsets = _list_parts(events["response_texts"])
-    lengths = np.diff(offsets)
-    ev = np.repeat(np.arange(len(events)), lengths)
-    pos = np.arange(len(texts)) - offsets[ev]
     win_idx = events["winner_idx"].to_numpy().astype(np.int64)
+    counts = np.where(win_idx >= 0, np.diff(offsets), 0)  # ties add no judgment
+    ev = np.repeat(np.arange(len(events)), counts)
+    pos = np.arange(len(ev)) - (np.cumsum(counts) - counts)[ev]
     keep = pos != win_idx[ev]
-    winner = texts[offsets[ev] + win_idx[ev]][keep]
-    return _judgments(events, winner, texts[keep], ev[keep])
+    ev, pos = ev[keep], pos[keep]
+    winner = texts.take(pa.array(offsets[ev] + win_idx[ev]))
+    return _judgments(events, winner, texts.take(pa.array(offsets[ev] + pos)), ev)
 
 
-def ranking_votes(events: pa.Table) -> pd.DataFrame:
+def ranking_votes(events: pa.Table) -> pa.Table:
     """Ranking events: every ranked response beats every response ranked below it."""
     texts, t_offsets = _list_parts(events["response_texts"])
     order, o_offsets = _list_parts(events["order_idx"])
     ev = np.repeat(np.arange(len(events)), np.diff(o_offsets))
     rank = np.arange(len(order)) - o_offsets[ev]
-    flat = pd.DataFrame({"ev": ev, "rank": rank, "text": texts[t_offsets[ev] + order]})
+    flat = pd.DataFrame({"ev": ev, "rank": rank, "text": t_offsets[ev] + order.to_numpy()})
     pairs = flat.merge(flat, on="ev", suffixes=("_w", "_l"))
     pairs = pairs[pairs["rank_w"] < pairs["rank_l"]]
     return _judgments(
         events,
-        pairs["text_w"].to_numpy(),
-        pairs["text_l"].to_numpy(),
+        texts.take(pa.array(pairs["text_w"].to_numpy())),
+        texts.take(pa.array(pairs["text_l"].to_numpy())),
         pairs["ev"].to_numpy(),
     )
 
@@ -94,29 +94,29 @@ def ranking_votes(events: pa.Table) -> pd.DataFrame:
 def rating_rows(events: pa.Table) -> pd.DataFrame:
     """Rating events -> a histogram: one row per (prompt, response text, score)."""
     texts, offsets = _list_parts(events["response_texts"])
-    scores, _ = _list_parts(events["scores"])
+    scores = _list_parts(events["scores"])[0].to_numpy(zero_copy_only=False)
     ev = np.repeat(np.arange(len(events)), np.diff(offsets))
-    cols = _event_columns(events)
     rated = ~pd.isna(scores)
+    ev = ev[rated]
     rows = pd.DataFrame(
         {
-            "prompt": cols["prompt"][ev][rated],
-            "text": texts[rated],
+            "prompt": events["prompt"].to_numpy()[ev],
+            "text": texts.to_numpy(zero_copy_only=False)[rated],
             "score": scores[rated].astype(np.float64),
-            "count": np.ones(int(rated.sum()), np.int64),
-            "event_ids": _singletons(cols["event_id"][ev][rated]),
-            "first_seen": cols["ts"][ev][rated],
-            "kinds": cols["kinds"][ev][rated],
+            "count": np.ones(len(ev), np.int64),
+            "event_ids": [[e] for e in events["event_id"].to_numpy()[ev]],
+            "first_seen": events["timestamp"].cast(pa.int64()).to_numpy()[ev],
+            "kinds": _kinds(events)[ev],
         }
     )
     return group(rows, ["prompt", "text", "score"], sums=["count"])
 
 
-def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pd.DataFrame:
+def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pa.Table:
     """Votes that the new ratings add: every pair of ratings of one prompt with different
     scores is one vote, counted only when at least one of the two ratings is new."""
     if new_hist.empty:
-        return empty_votes()
+        return VOTE_SCHEMA.empty_table()
     prompts = new_hist["prompt"].unique()
     old = old_hist[old_hist["prompt"].isin(prompts)].assign(old=lambda d: d["count"])
     new = new_hist.assign(old=0)
@@ -129,25 +129,18 @@ def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pd.DataFrame
     a_is_lo = (pairs["text_a"] < pairs["text_b"]).to_numpy()
     a, b = pairs["text_a"].to_numpy(), pairs["text_b"].to_numpy()
     ids = [x + y for x, y in zip(pairs["event_ids_a"], pairs["event_ids_b"], strict=True)]
-    frame = pd.DataFrame(
-        {
-            "prompt": pairs["prompt"].to_numpy(),
-            "lo": np.where(a_is_lo, a, b),
-            "hi": np.where(a_is_lo, b, a),
-            "votes_lo": np.where(a_is_lo, votes, 0),
-            "votes_hi": np.where(a_is_lo, 0, votes),
-            "event_ids": pd.Series(ids, dtype=object).to_numpy(),
-            "first_seen": np.minimum(pairs["first_seen_a"], pairs["first_seen_b"]).to_numpy(),
-            "kinds": (pairs["kinds_a"] | pairs["kinds_b"]).to_numpy(),
-        }
-    )
-    return group(frame, ["prompt", "lo", "hi"], sums=["votes_lo", "votes_hi"])
-
-
-def empty_votes() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in VOTE_COLUMNS}).astype(
-        {"votes_lo": np.int64, "votes_hi": np.int64, "first_seen": np.int64, "kinds": np.int8}
-    )
+    columns = {
+        "prompt": pairs["prompt"].to_numpy(),
+        "lo": np.where(a_is_lo, a, b),
+        "hi": np.where(a_is_lo, b, a),
+        "votes_lo": np.where(a_is_lo, votes, 0),
+        "votes_hi": np.where(a_is_lo, 0, votes),
+        "event_ids": ids,
+        "first_seen": np.minimum(pairs["first_seen_a"], pairs["first_seen_b"]).to_numpy(),
+        "kinds": (pairs["kinds_a"] | pairs["kinds_b"]).to_numpy(),
+    }
+    table = pa.Table.from_pydict(columns, schema=VOTE_SCHEMA)
+    return group_votes(table)
 
 
 def empty_hist() -> pd.DataFrame:
@@ -156,36 +149,76 @@ def empty_hist() -> pd.DataFrame:
     )
 
 
-def _codes(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
-    code = np.zeros(len(frame), np.int64)
-    for key in keys:
-        part, uniques = pd.factorize(frame[key], use_na_sentinel=False)
-        code, _ = pd.factorize(code * len(uniques) + part)
-    return code
+def _runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row order that puts equal codes together, start of each group in it, group sizes)."""
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
+    return order, starts, np.diff(np.r_[starts, len(order)])
 
 
-def group(
-    frame: pd.DataFrame, keys: list[str], sums: list[str], lists: str = "event_ids"
-) -> pd.DataFrame:
+def _merged_ids(order, starts, sizes, lists_of) -> dict[int, list[str]]:
+    """For groups of several rows (few: repeated judgments of one pair), their event ids
+    deduplicated and sorted; `lists_of(rows)` gives those rows' id lists."""
+    merged = {}
+    for g in np.flatnonzero(sizes > 1).tolist():
+        rows = order[starts[g] : starts[g] + sizes[g]]
+        merged[g] = sorted({e for ids in lists_of(rows) for e in ids})
+    return merged
+
+
+def _reduced(columns: dict[str, np.ndarray], sums: list[str], order, starts) -> dict:
+    """`sums` added, `first_seen` min, `kinds` or-ed per group."""
+    out = {name: np.add.reduceat(columns[name][order], starts) for name in sums}
+    out["first_seen"] = np.minimum.reduceat(columns["first_seen"][order], starts)
+    out["kinds"] = np.bitwise_or.reduceat(columns["kinds"][order], starts)
+    return out
+
+
+def group(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame:
     """Rows with equal `keys` -> one row: `sums` added, `first_seen` min, `kinds` or-ed,
     event-id lists concatenated (deduplicated, sorted)."""
     if frame.empty:
         return frame.reset_index(drop=True)
-    code = _codes(frame, keys)
-    order = np.argsort(code, kind="stable")
-    sorted_code = code[order]
-    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
-    sizes = np.diff(np.r_[starts, len(order)])
-    firsts = order[starts]
-    out = frame.iloc[firsts][keys].reset_index(drop=True)
-    for name in sums:
-        out[name] = np.add.reduceat(frame[name].to_numpy()[order], starts)
-    out["first_seen"] = np.minimum.reduceat(frame["first_seen"].to_numpy()[order], starts)
-    out["kinds"] = np.bitwise_or.reduceat(frame["kinds"].to_numpy()[order], starts)
-    id_lists = frame[lists].to_numpy()
-    merged = id_lists[firsts].copy()
-    for g in np.flatnonzero(sizes > 1):  # few groups: repeated judgments of one pair
-        rows = order[starts[g] : starts[g] + sizes[g]]
-        merged[g] = sorted({e for i in rows for e in id_lists[i]})
-    out[lists] = merged
+    code = np.zeros(len(frame), np.int64)
+    for key in keys:
+        part, uniques = pd.factorize(frame[key], use_na_sentinel=False)
+        code, _ = pd.factorize(code * len(uniques) + part)
+    order, starts, sizes = _runs(code)
+    out = frame.iloc[order[starts]][keys].reset_index(drop=True)
+    columns = {name: frame[name].to_numpy() for name in [*sums, "first_seen", "kinds"]}
+    for name, values in _reduced(columns, sums, order, starts).items():
+        out[name] = values
+    id_lists = frame["event_ids"].to_numpy()
+    merged = id_lists[order[starts]].copy()
+    for g, ids in _merged_ids(order, starts, sizes, lambda rows: id_lists[rows]).items():
+        merged[g] = ids
+    out["event_ids"] = merged
     return out
+
+
+def group_votes(votes: pa.Table) -> pa.Table:
+    """`group` for a vote table: one row per (prompt, lo, hi), keys hashed by Arrow."""
+    if len(votes) == 0:
+        return votes
+    votes = votes.combine_chunks()  # one dictionary per key column below
+    code = np.zeros(len(votes), np.int64)
+    for key in ("prompt", "lo", "hi"):
+        encoded = pc.dictionary_encode(votes[key]).chunk(0)
+        code, _ = pd.factorize(code * len(encoded.dictionary) + encoded.indices.to_numpy())
+    order, starts, sizes = _runs(code)
+    firsts = pa.array(order[starts])
+    sums = ["votes_lo", "votes_hi"]
+    columns = {name: votes[name].to_numpy() for name in [*sums, "first_seen", "kinds"]}
+    out = {key: votes[key].take(firsts) for key in ("prompt", "lo", "hi")}
+    out.update({name: pa.array(v) for name, v in _reduced(columns, sums, order, starts).items()})
+    ids = votes["event_ids"]
+    merged = _merged_ids(order, starts, sizes, lambda rows: ids.take(pa.array(rows)).to_pylist())
+    out["event_ids"] = ids.take(firsts)
+    if merged:  # replace the merged groups' lists: append them, then point at them
+        pointer = np.arange(len(starts))
+        pointer[list(merged)] = len(starts) + np.arange(len(merged))
+        extra = pa.array(list(merged.values()), VOTE_SCHEMA.field("event_ids").type)
+        combined = pa.concat_arrays([out["event_ids"].combine_chunks(), extra])
+        out["event_ids"] = combined.take(pa.array(pointer))
+    return pa.Table.from_arrays([out[name] for name in VOTE_COLUMNS], schema=VOTE_SCHEMA)

@@ -1,7 +1,7 @@
-"""`schema.prompt_hash` and `schema.pair_id` for whole columns.
+"""`schema.prompt_hash` and `schema.pair_id` for whole columns (Arrow in, Arrow out).
 
-Arrow builds the length-framed messages of all rows at once, so only the SHA-256 calls run per
-row (through `map`, without a Python frame per call). Text that Arrow cannot hold (a lone
+Arrow strips and length-frames the messages of all rows at once, so only the SHA-256 calls run
+per row (through `map`, without a Python frame per call). Text that Arrow cannot hold (a lone
 surrogate, which validation never lets through) takes the row-by-row schema functions.
 """
 
@@ -11,7 +11,6 @@ import hashlib
 from operator import methodcaller
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,29 +42,58 @@ def _hex32(messages: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pa.StringArray.from_buffers(n, offsets, text), leading
 
 
-def prompt_hashes(prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _arrow_text(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
+
+
+def _python_text(values) -> list:
+    return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
+
+
+def _stripped(texts: pa.Array) -> pa.Array:
+    """Each text as `str.strip` leaves it. Arrow trims ASCII whitespace; texts that then start
+    or end with a byte it does not judge (non-ASCII, or \\x1c-\\x1f) are stripped by Python."""
+    trimmed = pc.ascii_trim_whitespace(texts)
+    if len(trimmed) == 0:
+        return trimmed
+    _, offsets, data = trimmed.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[trimmed.offset : trimmed.offset + len(trimmed) + 1]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
+    rows = np.flatnonzero(np.diff(offsets) > 0)
+    ends = np.stack([data[offsets[rows]], data[offsets[rows + 1] - 1]])
+    odd = rows[((ends >= 0x80) | ((ends >= 0x1C) & (ends <= 0x1F))).any(axis=0)]
+    if not len(odd):
+        return trimmed
+    values = [v.strip() for v in trimmed.take(pa.array(odd)).to_pylist()]
+    pointer = np.arange(len(trimmed))
+    pointer[odd] = len(trimmed) + np.arange(len(odd))
+    return pa.concat_arrays([trimmed, pa.array(values, pa.string())]).take(pa.array(pointer))
+
+
+def prompt_hashes(prompts) -> tuple[pa.Array, np.ndarray]:
     """(`prompt_hash` of each prompt, its leading 32 bits as integers), hashing each distinct
     prompt once."""
     if len(prompts) == 0:
-        return np.array([], dtype=object), np.array([], dtype=np.int64)
-    codes, uniques = pd.factorize(prompts)
-    stripped = [p.strip() for p in uniques]
+        return pa.array([], pa.string()), np.array([], dtype=np.int64)
     try:
-        hexes, leading = _hex32(_framed([pa.array(stripped, pa.string())]))
-        hex_values = hexes.to_numpy(zero_copy_only=False)
+        encoded = pc.dictionary_encode(_arrow_text(prompts))
+        hexes, leading = _hex32(_framed([_stripped(encoded.dictionary)]))
+        return hexes.take(encoded.indices), leading[encoded.indices.to_numpy()]
     except (UnicodeEncodeError, pa.ArrowException):
-        hex_values = np.array([prompt_hash(p) for p in uniques], dtype=object)
+        hex_values = [prompt_hash(p) for p in _python_text(prompts)]
         leading = np.array([int(h[:8], 16) for h in hex_values], dtype=np.int64)
-    return hex_values[codes], leading[codes]
+        return pa.array(hex_values, pa.string()), leading
 
 
-def pair_ids(prompts: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> list[str]:
+def pair_ids(prompts, chosen, rejected) -> pa.Array:
     """`pair_id` of each (prompt, chosen, rejected) row."""
     if len(prompts) == 0:
-        return []
+        return pa.array([], pa.string())
     try:
-        columns = [pa.array([p.strip() for p in prompts], pa.string())]
-        columns += [pa.array(chosen, pa.string()), pa.array(rejected, pa.string())]
-        return _hex32(_framed(columns))[0].to_pylist()
+        columns = [_stripped(_arrow_text(prompts)), _arrow_text(chosen), _arrow_text(rejected)]
+        return _hex32(_framed(columns))[0]
     except (UnicodeEncodeError, pa.ArrowException):
-        return [pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)]
+        rows = zip(*map(_python_text, (prompts, chosen, rejected)), strict=True)
+        return pa.array([pair_id(p, c, r) for p, c, r in rows], pa.string())

@@ -215,14 +215,19 @@ def test_batched_hashes_match_the_schema():
     from feedback_ingest.digests import pair_ids, prompt_hashes
     from feedback_ingest.schema import prompt_hash
 
-    # Surrogates cannot go through Arrow (the row-by-row fallback); the rest can.
-    for prompts in ([" p1 ", "p2", " p1 ", "é\ud800"], ["\n\nHuman: p1\u3000", "p2 ", "", "é"]):
-        prompts = np.array(prompts, dtype=object)
-        chosen = np.array(["a", "b", "c", "\u00e9\u00e9"], dtype=object)
-        rejected = np.array(["x", "y", "z", "w"], dtype=object)
-        hashes, leading = prompt_hashes(prompts)
-        assert list(hashes) == [prompt_hash(p) for p in prompts]
-        assert list(leading) == [int(prompt_hash(p)[:8], 16) for p in prompts]
-        assert pair_ids(prompts, chosen, rejected) == [
-            pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
-        ]
+    # Surrogates cannot go through Arrow (the row-by-row fallback); the rest can, Python's
+    # own whitespace at the ends included.
+    for prompts in (
+        [" p1 ", "p2", " p1 ", "\u00e9\ud800"],
+        ["\n\nHuman: p1\u3000", "p2 ", "", "\u00e9"],
+        ["\x1cp\x1f", "\x85q\xa0", " \t\x0b\x0cr\r\n", "\u2003 s \U0001f375"],
+    ):
+        for values in (np.array(prompts, dtype=object), prompts):
+            chosen = ["a", "b", "c", "\u00e9\u00e9"]
+            rejected = np.array(["x", "y", "z", "w"], dtype=object)
+            hashes, leading = prompt_hashes(values)
+            assert hashes.to_pylist() == [prompt_hash(p) for p in prompts]
+            assert list(leading) == [int(prompt_hash(p)[:8], 16) for p in prompts]
+            assert pair_ids(values, chosen, rejected).to_pylist() == [
+                pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
+            ]
