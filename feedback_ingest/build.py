@@ -55,27 +55,6 @@ def _is_val(leading: np.ndarray, val_fraction: float) -> np.ndarray:
     return leading % 10_000 < int(round(val_fraction * 10_000))
 
 
-def _parent_votes(rows: pa.Table) -> pa.Table:
-    """Parent pairs back to votes (majority votes = round(n_votes * agreement))."""
-    n = rows["n_votes"].to_numpy()
-    majority = np.rint(n * rows["agreement"].to_numpy()).astype(np.int64)
-    chosen, rejected = rows["chosen"], rows["rejected"]
-    chosen_lo = pc.less(chosen, rejected)
-    lo_mask = chosen_lo.to_numpy()
-    kinds = rows["annotator_kind"].to_numpy()
-    columns = [
-        rows["prompt"],
-        pc.if_else(chosen_lo, chosen, rejected),
-        pc.if_else(chosen_lo, rejected, chosen),
-        pa.array(np.where(lo_mask, majority, n - majority)),
-        pa.array(np.where(lo_mask, n - majority, majority)),
-        rows["source_event_ids"],
-        rows["first_seen"].cast(pa.int64()),
-        pa.array(np.select([kinds == "human", kinds == "ai"], [1, 2], 3).astype(np.int8)),
-    ]
-    return pa.Table.from_arrays(columns, schema=cp.VOTE_SCHEMA)
-
-
 def _decide(
     votes: pa.Table, hashes: pa.Array, leading: np.ndarray, val_fraction: float
 ) -> pa.Table:
@@ -165,7 +144,7 @@ def _merge(
         combined = votes
     else:
         undecided_old = _read_votes(parent_dir / "state" / "undecided.parquet")
-        tables = [_parent_votes(scan.touched_rows), undecided_old, votes]
+        tables = [cp.parent_votes(scan.touched_rows), undecided_old, votes]
         combined = cp.group_votes(_concat(tables))
     hashes, leading = prompt_hashes(combined["prompt"])
     is_golden_new = pc.is_in(hashes, value_set=golden_arr).to_numpy(zero_copy_only=False)

@@ -91,6 +91,27 @@ def ranking_votes(events: pa.Table) -> pa.Table:
     )
 
 
+def parent_votes(rows: pa.Table) -> pa.Table:
+    """Parent pairs back to votes (majority votes = round(n_votes * agreement))."""
+    n = rows["n_votes"].to_numpy()
+    majority = np.rint(n * rows["agreement"].to_numpy()).astype(np.int64)
+    chosen, rejected = rows["chosen"], rows["rejected"]
+    chosen_lo = pc.less(chosen, rejected)
+    lo_mask = chosen_lo.to_numpy()
+    kinds = rows["annotator_kind"].to_numpy()
+    columns = [
+        rows["prompt"],
+        pc.if_else(chosen_lo, chosen, rejected),
+        pc.if_else(chosen_lo, rejected, chosen),
+        pa.array(np.where(lo_mask, majority, n - majority)),
+        pa.array(np.where(lo_mask, n - majority, majority)),
+        rows["source_event_ids"],
+        rows["first_seen"].cast(pa.int64()),
+        pa.array(np.select([kinds == "human", kinds == "ai"], [1, 2], 3).astype(np.int8)),
+    ]
+    return pa.Table.from_arrays(columns, schema=VOTE_SCHEMA)
+
+
 def rating_rows(events: pa.Table) -> pd.DataFrame:
     """Rating events -> a histogram: one row per (prompt, response text, score)."""
     texts, offsets = _list_parts(events["response_texts"])
