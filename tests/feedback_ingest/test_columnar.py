@@ -99,6 +99,19 @@ def test_lines_the_lane_would_misjudge_fall_back():
     assert [reference(line) for line in tricky] == [None, None, None]
 
 
+def test_utf8_screen_agrees_with_python():
+    from feedback_ingest.columnar import _valid_utf8
+
+    cases = [b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\xff",
+             "\u00e9".encode(), "\U0001f600".encode(), b"\xef\xbf\xbf", b"plain"]  # fmt: skip
+    for case in cases:
+        try:
+            expected = bool(case.decode("utf-8")) or True
+        except UnicodeDecodeError:
+            expected = False
+        assert _valid_utf8(b"x" + case + b"y") is expected, case
+
+
 def test_timestamps_match_python_parsing():
     raw = ["2026-01-01T00:00:00+00:00", "2026-01-01T05:30:00+05:30", "2026-01-01T00:00:00Z",
            "2024-02-29T23:59:59.999999-23:59", "2026-02-30T00:00:00+00:00", "2026-01-01T00:00:00",
