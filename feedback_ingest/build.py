@@ -58,7 +58,8 @@ def _is_val(leading: np.ndarray, val_fraction: float) -> np.ndarray:
 def _decide(
     votes: pa.Table, hashes: pa.Array, leading: np.ndarray, val_fraction: float
 ) -> pa.Table:
-    """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by pair_id."""
+    """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by split, then pair_id (so
+    each split is a zero-copy slice)."""
     vl, vh = votes["votes_lo"].to_numpy(), votes["votes_hi"].to_numpy()
     lo_wins = pa.array(vl > vh)
     chosen = pc.if_else(lo_wins, votes["lo"], votes["hi"])
@@ -81,7 +82,8 @@ def _decide(
         "split": pa.array(np.where(_is_val(leading, val_fraction), "val", "train")),
     }
     table = pa.Table.from_arrays([columns[f.name] for f in PAIR_SCHEMA], schema=PAIR_SCHEMA)
-    return table.take(pc.sort_indices(table["pair_id"]))
+    order = pc.sort_indices(table, [("split", "ascending"), ("pair_id", "ascending")])
+    return table.take(order)
 
 
 def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pa.Table, pd.DataFrame]:
@@ -150,10 +152,16 @@ def _merge(
     is_golden_new = pc.is_in(hashes, value_set=golden_arr).to_numpy(zero_copy_only=False)
     vl, vh = combined["votes_lo"].to_numpy(), combined["votes_hi"].to_numpy()
     keep = ~is_golden_new & (vl != vh)
-    decided = _decide(combined.filter(keep), hashes.filter(keep), leading[keep], val_fraction)
+    if keep.all():  # the usual first build: no copy
+        decided = _decide(combined, hashes, leading, val_fraction)
+    else:
+        decided = _decide(combined.filter(keep), hashes.filter(keep), leading[keep], val_fraction)
     undecided = combined.filter(~is_golden_new & (vl == vh))
-    for split, plan in scan.plans.items():
-        plan.add_table(decided.filter(pc.equal(decided["split"], split)))
+    offset = 0
+    for split in sorted(scan.plans):  # the order of `decided`
+        rows = pc.sum(pc.equal(decided["split"], split).cast(pa.int64())).as_py() or 0
+        scan.plans[split].add_table(decided.slice(offset, rows))
+        offset += rows
     plans = {split: parts.compact(plan) for split, plan in scan.plans.items()}
     known = scan.touched_rows["pair_id"]
     new_pairs = len(decided) - (
