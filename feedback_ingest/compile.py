@@ -222,11 +222,14 @@ def group_votes(votes: pa.Table) -> pa.Table:
     """`group` for a vote table: one row per (prompt, lo, hi), keys hashed by Arrow."""
     if len(votes) == 0:
         return votes
-    votes = votes.combine_chunks()  # one dictionary per key column below
     code = np.zeros(len(votes), np.int64)
     for key in ("prompt", "lo", "hi"):
-        encoded = pc.dictionary_encode(votes[key]).chunk(0)
-        code, _ = pd.factorize(code * len(encoded.dictionary) + encoded.indices.to_numpy())
+        encoded = pc.dictionary_encode(votes[key])  # chunk-wise: no copy of the texts
+        if len({len(c.dictionary) for c in encoded.chunks}) > 1:  # Arrow shares one; be sure
+            encoded = encoded.unify_dictionaries()
+        chunks = [c for c in encoded.chunks if len(c)]
+        indices = np.concatenate([c.indices.to_numpy() for c in chunks])
+        code, _ = pd.factorize(code * len(chunks[0].dictionary) + indices)
     order, starts, sizes = _runs(code)
     firsts = pa.array(order[starts])
     sums = ["votes_lo", "votes_hi"]
