@@ -12,9 +12,7 @@ import time
 
 import pytest
 
-from feedback_ingest.build import build_snapshot
 from feedback_ingest.config import IngestConfig
-from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.simulate import write_simulated
 from feedback_ingest.snapshots import file_sha256, latest_version, list_versions, load_snapshot
 
@@ -47,21 +45,27 @@ def _content(config: IngestConfig):
     return sorted(map(tuple, train[cols].values.tolist() + val[cols].values.tolist()))
 
 
+def _seconds(args: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, env=env, check=True)
+    return time.perf_counter() - started
+
+
 def test_random_sigkills_never_expose_a_partial_version_and_lose_nothing(tmp_path):
     reference = IngestConfig(home=tmp_path / "reference", batch_size=2000)
     victim = IngestConfig(home=tmp_path / "victim", batch_size=2000)
-    for seed in (1, 2):  # two landing files, two snapshots' worth of events
-        write_simulated(reference, 6000, seed=seed)
-        write_simulated(victim, 6000, seed=seed)
-    ingest_feedback(reference)
-    build_snapshot(reference)
-
-    rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    # Kills are timed from this machine's own pace: a run's start-up, then a random point of
+    # its work, so they land inside the work however fast the code gets.
+    startup = _seconds([sys.executable, "-c", "import feedback_ingest.build"], env)
+    rng = random.Random(7)
     kills = 0
-    for _ in range(6):
+    for seed in range(1, 7):  # each attempt brings a new landing file: fresh work to cut into
+        write_simulated(reference, 3000, seed=seed)
+        write_simulated(victim, 3000, seed=seed)
+        work = _seconds([sys.executable, "-c", RUN, str(reference.home)], env) - startup
         proc = subprocess.Popen([sys.executable, "-c", RUN, str(victim.home)], env=env)
-        time.sleep(rng.uniform(0.5, 4.0))
+        time.sleep(startup + rng.uniform(0.1, 0.9) * max(work, 0.2))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
@@ -69,6 +73,6 @@ def test_random_sigkills_never_expose_a_partial_version_and_lose_nothing(tmp_pat
         _assert_versions_complete(victim)
     subprocess.run([sys.executable, "-c", RUN, str(victim.home)], env=env, check=True)
     _assert_versions_complete(victim)
-    assert kills >= 3, "the runs finished before the kills: grow the input"
+    assert kills >= 3, "the runs finished before the kills"
     assert not list(victim.datasets_root.glob(".tmp-*"))  # stale temporaries were swept
     assert _content(victim) == _content(reference)
