@@ -66,7 +66,7 @@ def _decide(
     rejected = pc.if_else(lo_wins, votes["hi"], votes["lo"])
     n_votes = vl + vh
     agreement = np.maximum(vl, vh) / np.maximum(n_votes, 1)
-    kind_names = pa.array([cp.KIND_NAMES.get(k, "") for k in range(4)], pa.string())
+    kind_names = pa.array([cp.KIND_NAMES[bits] for bits in (1, 2, 3)], pa.string())
     columns = {
         "pair_id": pair_ids(votes["prompt"], chosen, rejected),
         "prompt": votes["prompt"],
@@ -75,7 +75,8 @@ def _decide(
         "weight": pa.array(2.0 * agreement - 1.0),  # the majority's margin: 1 when unanimous
         "n_votes": pa.array(n_votes),
         "agreement": pa.array(agreement),
-        "annotator_kind": kind_names.take(votes["kinds"].cast(pa.int32())),
+        # bits 1..3 -> names; any other value is out of bounds and raises, as a lookup would
+        "annotator_kind": kind_names.take(pc.subtract(votes["kinds"].cast(pa.int32()), 1)),
         "source_event_ids": votes["event_ids"],
         "first_seen": votes["first_seen"].cast(PAIR_SCHEMA.field("first_seen").type),
         "prompt_hash": hashes,
