@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feedback_ingest.digests import dictionary_codes
+
 KIND_BITS = {"human": 1, "ai": 2}
 KIND_NAMES = {1: "human", 2: "ai", 3: "mixed"}
 VOTE_SCHEMA = pa.schema(
@@ -224,12 +226,8 @@ def group_votes(votes: pa.Table) -> pa.Table:
         return votes
     code = np.zeros(len(votes), np.int64)
     for key in ("prompt", "lo", "hi"):
-        encoded = pc.dictionary_encode(votes[key])  # chunk-wise: no copy of the texts
-        if len({len(c.dictionary) for c in encoded.chunks}) > 1:  # Arrow shares one; be sure
-            encoded = encoded.unify_dictionaries()
-        chunks = [c for c in encoded.chunks if len(c)]
-        indices = np.concatenate([c.indices.to_numpy() for c in chunks])
-        code, _ = pd.factorize(code * len(chunks[0].dictionary) + indices)
+        indices, dictionary = dictionary_codes(votes[key])
+        code, _ = pd.factorize(code * len(dictionary) + indices)
     order, starts, sizes = _runs(code)
     firsts = pa.array(order[starts])
     sums = ["votes_lo", "votes_hi"]

@@ -48,6 +48,18 @@ def _arrow_text(values) -> pa.Array:
     return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
+def dictionary_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """(code of each value, the distinct values) of a non-empty column, encoded chunk by chunk:
+    no copy of the texts."""
+    encoded = pc.dictionary_encode(column)
+    if isinstance(encoded, pa.DictionaryArray):
+        return encoded.indices.to_numpy(), encoded.dictionary
+    if len({len(c.dictionary) for c in encoded.chunks}) > 1:  # Arrow shares one; be sure
+        encoded = encoded.unify_dictionaries()
+    chunks = [c for c in encoded.chunks if len(c)]
+    return np.concatenate([c.indices.to_numpy() for c in chunks]), chunks[0].dictionary
+
+
 def _python_text(values) -> list:
     return values.to_pylist() if isinstance(values, pa.Array | pa.ChunkedArray) else list(values)
 
@@ -78,9 +90,10 @@ def prompt_hashes(prompts) -> tuple[pa.Array, np.ndarray]:
     if len(prompts) == 0:
         return pa.array([], pa.string()), np.array([], dtype=np.int64)
     try:
-        encoded = pc.dictionary_encode(_arrow_text(prompts))
-        hexes, leading = _hex32(_framed([_stripped(encoded.dictionary)]))
-        return hexes.take(encoded.indices), leading[encoded.indices.to_numpy()]
+        column = prompts if isinstance(prompts, pa.ChunkedArray) else _arrow_text(prompts)
+        codes, uniques = dictionary_codes(column)
+        hexes, leading = _hex32(_framed([_stripped(uniques)]))
+        return hexes.take(pa.array(codes)), leading[codes]
     except (UnicodeEncodeError, pa.ArrowException):
         hex_values = [prompt_hash(p) for p in _python_text(prompts)]
         leading = np.array([int(h[:8], 16) for h in hex_values], dtype=np.int64)
