@@ -29,6 +29,7 @@ from feedback_ingest.golden import golden_hash, golden_prompt_hashes
 from feedback_ingest.schema import PAIR_SCHEMA, SCHEMA_VERSION
 from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, read_parts
+from feedback_ingest.wide import wide_schema
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
                    "response_texts", "winner_idx", "tie", "order_idx", "scores"]  # fmt: skip
@@ -58,8 +59,8 @@ def _is_val(leading: np.ndarray, val_fraction: float) -> np.ndarray:
 def _decide(
     votes: pa.Table, hashes: pa.Array, leading: np.ndarray, val_fraction: float
 ) -> pa.Table:
-    """Votes with a strict majority -> pairs in PAIR_SCHEMA, sorted by split, then pair_id (so
-    each split is a zero-copy slice)."""
+    """Votes with a strict majority -> pairs in PAIR_SCHEMA (texts wide), sorted by split, then
+    pair_id (so each split is a zero-copy slice)."""
     vl, vh = votes["votes_lo"].to_numpy(), votes["votes_hi"].to_numpy()
     lo_wins = pa.array(vl > vh)
     chosen = pc.if_else(lo_wins, votes["lo"], votes["hi"])
@@ -82,7 +83,8 @@ def _decide(
         "prompt_hash": hashes,
         "split": pa.array(np.where(_is_val(leading, val_fraction), "val", "train")),
     }
-    table = pa.Table.from_arrays([columns[f.name] for f in PAIR_SCHEMA], schema=PAIR_SCHEMA)
+    schema = wide_schema(PAIR_SCHEMA)
+    table = pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
     order = pc.sort_indices(table, [("split", "ascending"), ("pair_id", "ascending")])
     return table.take(order)
 
@@ -92,7 +94,7 @@ def _new_votes(events: pa.Table, old_hist: pd.DataFrame) -> tuple[pa.Table, pd.D
     kind = events["type"]
     new_hist = cp.rating_rows(events.filter(pc.equal(kind, "rating")))
     tables = [
-        cp.pairwise_votes(events.filter(pc.equal(kind, "pairwise"))),
+        cp.pairwise_votes(events),  # picks its own rows: a filter would copy every text
         cp.ranking_votes(events.filter(pc.equal(kind, "ranking"))),
         cp.rating_votes(old_hist, new_hist),
     ]
@@ -260,10 +262,13 @@ def _build(
         )
     with clock.stage("votes"):
         votes, hist = _new_votes(events, old_hist)
+        event_counts = _counts_of_events(events)
+        del events  # the votes hold copies of the texts they need: free the rest now
     with clock.stage("decide"):  # merge with the parent, hash, split, golden exclusion
         golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
         plans, undecided, counts = _merge(parent_dir, votes, golden, config.val_fraction)
-    counts.update(_counts_of_events(events))
+        del votes
+    counts.update(event_counts)
     previous = manifest["counts"] if manifest else {}
     counts["events_total"] = int(previous.get("events_total", 0)) + counts["new_events"]
     counts["ties_total"] = int(previous.get("ties_total", 0)) + counts["ties"]

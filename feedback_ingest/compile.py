@@ -5,7 +5,8 @@ A vote table (Arrow, `VOTE_SCHEMA`) has one row per unordered (prompt, lo, hi) r
 timestamp and the annotator kinds as bits (1 human, 2 ai). Votes are additive, so an
 incremental snapshot adds the new events' votes to the parent's and re-decides only the pairs
 they touch. Texts stay Arrow strings throughout: grouping hashes them in C++, and no Python
-string is made per vote. The rating histogram is a pandas frame (few rows per prompt).
+string is made per vote; they are `large_string` (see `wide.py`), so a build may hold more
+than 2 GB of them. The rating histogram is a pandas frame (few rows per prompt).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_ingest.digests import dictionary_codes
+from feedback_ingest.wide import TEXT, widened
 
 KIND_BITS = {"human": 1, "ai": 2}
 KIND_NAMES = {1: "human", 2: "ai", 3: "mixed"}
 VOTE_SCHEMA = pa.schema(
-    [("prompt", pa.string()), ("lo", pa.string()), ("hi", pa.string()),
+    [("prompt", TEXT), ("lo", TEXT), ("hi", TEXT),
      ("votes_lo", pa.int64()), ("votes_hi", pa.int64()), ("event_ids", pa.list_(pa.string())),
      ("first_seen", pa.int64()), ("kinds", pa.int8())]
 )  # fmt: skip
@@ -30,6 +32,8 @@ HIST_COLUMNS = ["prompt", "text", "score", "count", "event_ids", "first_seen", "
 
 def _list_parts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
     """A list column -> (flat values, offsets into them as NumPy)."""
+    if pa.types.is_string(column.type.value_type):  # combined, 32-bit offsets could overflow
+        column = column.cast(pa.list_(TEXT))
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     start, stop = arr.offsets[0].as_py(), arr.offsets[-1].as_py()
     return arr.values.slice(start, stop - start), arr.offsets.to_numpy() - start
@@ -64,10 +68,17 @@ def _judgments(events: pa.Table, winner: pa.Array, loser: pa.Array, ev: np.ndarr
 
 def pairwise_votes(events: pa.Table) -> pa.Table:
     """Pairwise events with a winner: the winner beats every other response of the event.
-    Events are picked by index, not filtered: a filter would copy every text of the table."""
+    Other events and ties add nothing. Batch by batch, and events are picked by index, not
+    filtered: a filter or a combine would copy every text of the table."""
+    tables = [_pairwise_batch(widened(pa.Table.from_batches([b]))) for b in events.to_batches()]
+    return pa.concat_tables(tables) if tables else VOTE_SCHEMA.empty_table()
+
+
+def _pairwise_batch(events: pa.Table) -> pa.Table:
     texts, offsets = _list_parts(events["response_texts"])
     win_idx = events["winner_idx"].to_numpy().astype(np.int64)
-    counts = np.where(win_idx >= 0, np.diff(offsets), 0)  # ties add no judgment
+    is_pairwise = pc.equal(events["type"], "pairwise").to_numpy(zero_copy_only=False)
+    counts = np.where((win_idx >= 0) & is_pairwise, np.diff(offsets), 0)
     ev = np.repeat(np.arange(len(events)), counts)
     pos = np.arange(len(ev)) - (np.cumsum(counts) - counts)[ev]
     keep = pos != win_idx[ev]
@@ -78,6 +89,7 @@ def pairwise_votes(events: pa.Table) -> pa.Table:
 
 def ranking_votes(events: pa.Table) -> pa.Table:
     """Ranking events: every ranked response beats every response ranked below it."""
+    events = widened(events)
     texts, t_offsets = _list_parts(events["response_texts"])
     order, o_offsets = _list_parts(events["order_idx"])
     ev = np.repeat(np.arange(len(events)), np.diff(o_offsets))
@@ -95,6 +107,7 @@ def ranking_votes(events: pa.Table) -> pa.Table:
 
 def parent_votes(rows: pa.Table) -> pa.Table:
     """Parent pairs back to votes (majority votes = round(n_votes * agreement))."""
+    rows = widened(rows)
     n = rows["n_votes"].to_numpy()
     majority = np.rint(n * rows["agreement"].to_numpy()).astype(np.int64)
     chosen, rejected = rows["chosen"], rows["rejected"]
@@ -227,16 +240,25 @@ def group_votes(votes: pa.Table) -> pa.Table:
     code = np.zeros(len(votes), np.int64)
     for key in ("prompt", "lo", "hi"):
         indices, dictionary = dictionary_codes(votes[key])
-        code, _ = pd.factorize(code * len(dictionary) + indices)
+        distinct = len(dictionary)
+        del dictionary  # a copy of the distinct texts: not kept while the next one is made
+        code, _ = pd.factorize(code * distinct + indices)
     order, starts, sizes = _runs(code)
-    firsts = pa.array(order[starts])
+    firsts = order[starts]
+    # every key once and in order (usual in a first build): the columns as they are, no copy
+    unchanged = len(firsts) == len(votes) and bool((firsts == np.arange(len(votes))).all())
+    rows = pa.array(firsts)
+
+    def pick(column):
+        return column if unchanged else column.take(rows)
+
     sums = ["votes_lo", "votes_hi"]
     columns = {name: votes[name].to_numpy() for name in [*sums, "first_seen", "kinds"]}
-    out = {key: votes[key].take(firsts) for key in ("prompt", "lo", "hi")}
+    out = {key: pick(votes[key]) for key in ("prompt", "lo", "hi")}
     out.update({name: pa.array(v) for name, v in _reduced(columns, sums, order, starts).items()})
     ids = votes["event_ids"]
     merged = _merged_ids(order, starts, sizes, lambda rows: ids.take(pa.array(rows)).to_pylist())
-    out["event_ids"] = ids.take(firsts)
+    out["event_ids"] = pick(ids)
     if merged:  # replace the merged groups' lists: append them, then point at them
         pointer = np.arange(len(starts))
         pointer[list(merged)] = len(starts) + np.arange(len(merged))

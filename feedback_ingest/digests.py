@@ -15,37 +15,39 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_ingest.schema import pair_id, prompt_hash
+from feedback_ingest.wide import TEXT, wide_text
 
 _DIGEST = methodcaller("digest")
+SLICE_ROWS = 1 << 16
+"""Rows framed and hashed at a time."""
 
 
 def _framed(columns: list[pa.Array]) -> pa.Array:
-    """Per row: each value prefixed by its UTF-8 length as 8 big-endian bytes, concatenated."""
+    """Per row: each value prefixed by its UTF-8 length as 8 big-endian bytes, concatenated
+    (64-bit offsets: a slice of a column past 2 GB casts without copying)."""
     parts = []
     for col in columns:
-        data = col.cast(pa.binary())
+        data = col.cast(pa.large_binary())
         lengths = pc.binary_length(data).to_numpy(zero_copy_only=False).astype(">u8")
         buffers = [None, pa.py_buffer(lengths.tobytes())]
         prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(8), len(data), buffers)
-        parts += [prefix.cast(pa.binary()), data]
-    return pc.binary_join_element_wise(*parts, b"")
+        parts += [prefix.cast(pa.large_binary()), data]
+    return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.large_binary()))
 
 
-def _hex32(messages: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """(first 32 hex digits of each SHA-256, its first 4 bytes as a big-endian uint32)."""
-    n = len(messages)
-    joined = b"".join(map(_DIGEST, map(hashlib.sha256, messages.to_pylist())))
-    head = np.frombuffer(joined, np.uint8).reshape(n, 32)[:, :16]
+def _hex32(columns: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
+    """(first 32 hex digits of the SHA-256 of each row's framed values, its first 4 bytes as a
+    big-endian uint32). Rows are framed slice by slice: memory stays bounded by a slice."""
+    n = len(columns[0])
+    digests = []
+    for start in range(0, n, SLICE_ROWS):
+        messages = _framed([c.slice(start, SLICE_ROWS) for c in columns])
+        digests.append(b"".join(map(_DIGEST, map(hashlib.sha256, messages.to_pylist()))))
+    head = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 32)[:, :16]
     text = pa.py_buffer(head.tobytes().hex().encode())
     offsets = pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32).tobytes())
     leading = np.ascontiguousarray(head[:, :4]).view(">u4").ravel().astype(np.int64)
     return pa.StringArray.from_buffers(n, offsets, text), leading
-
-
-def _arrow_text(values) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks()
-    return values if isinstance(values, pa.Array) else pa.array(values, pa.string())
 
 
 def dictionary_codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -65,13 +67,14 @@ def _python_text(values) -> list:
 
 
 def _stripped(texts: pa.Array) -> pa.Array:
-    """Each text as `str.strip` leaves it. Arrow trims ASCII whitespace; texts that then start
-    or end with a byte it does not judge (non-ASCII, or \\x1c-\\x1f) are stripped by Python."""
+    """Each text of a `large_string` array as `str.strip` leaves it. Arrow trims ASCII
+    whitespace; texts that then start or end with a byte it does not judge (non-ASCII, or
+    \\x1c-\\x1f) are stripped by Python."""
     trimmed = pc.ascii_trim_whitespace(texts)
     if len(trimmed) == 0:
         return trimmed
     _, offsets, data = trimmed.buffers()
-    offsets = np.frombuffer(offsets, np.int32)[trimmed.offset : trimmed.offset + len(trimmed) + 1]
+    offsets = np.frombuffer(offsets, np.int64)[trimmed.offset : trimmed.offset + len(trimmed) + 1]
     data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(1, np.uint8)
     rows = np.flatnonzero(np.diff(offsets) > 0)
     ends = np.stack([data[offsets[rows]], data[offsets[rows + 1] - 1]])
@@ -81,7 +84,16 @@ def _stripped(texts: pa.Array) -> pa.Array:
     values = [v.strip() for v in trimmed.take(pa.array(odd)).to_pylist()]
     pointer = np.arange(len(trimmed))
     pointer[odd] = len(trimmed) + np.arange(len(odd))
-    return pa.concat_arrays([trimmed, pa.array(values, pa.string())]).take(pa.array(pointer))
+    return pa.concat_arrays([trimmed, pa.array(values, TEXT)]).take(pa.array(pointer))
+
+
+def _arrow_or_none(values) -> pa.Array | None:
+    """`values` as one `large_string` array, or None for text Arrow cannot hold (a lone
+    surrogate, which validation never lets through: such rows are hashed by Python)."""
+    try:
+        return wide_text(values)
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        return None
 
 
 def prompt_hashes(prompts) -> tuple[pa.Array, np.ndarray]:
@@ -89,24 +101,22 @@ def prompt_hashes(prompts) -> tuple[pa.Array, np.ndarray]:
     prompt once."""
     if len(prompts) == 0:
         return pa.array([], pa.string()), np.array([], dtype=np.int64)
-    try:
-        column = prompts if isinstance(prompts, pa.ChunkedArray) else _arrow_text(prompts)
-        codes, uniques = dictionary_codes(column)
-        hexes, leading = _hex32(_framed([_stripped(uniques)]))
-        return hexes.take(pa.array(codes)), leading[codes]
-    except (UnicodeEncodeError, pa.ArrowException):
+    column = prompts.cast(TEXT) if isinstance(prompts, pa.ChunkedArray) else _arrow_or_none(prompts)
+    if column is None:
         hex_values = [prompt_hash(p) for p in _python_text(prompts)]
         leading = np.array([int(h[:8], 16) for h in hex_values], dtype=np.int64)
         return pa.array(hex_values, pa.string()), leading
+    codes, uniques = dictionary_codes(column)
+    hexes, leading = _hex32([_stripped(uniques)])
+    return hexes.take(pa.array(codes)), leading[codes]
 
 
 def pair_ids(prompts, chosen, rejected) -> pa.Array:
     """`pair_id` of each (prompt, chosen, rejected) row."""
     if len(prompts) == 0:
         return pa.array([], pa.string())
-    try:
-        columns = [_stripped(_arrow_text(prompts)), _arrow_text(chosen), _arrow_text(rejected)]
-        return _hex32(_framed(columns))[0]
-    except (UnicodeEncodeError, pa.ArrowException):
+    columns = [_arrow_or_none(values) for values in (prompts, chosen, rejected)]
+    if any(column is None for column in columns):
         rows = zip(*map(_python_text, (prompts, chosen, rejected)), strict=True)
         return pa.array([pair_id(p, c, r) for p, c, r in rows], pa.string())
+    return _hex32([_stripped(columns[0]), *columns[1:]])[0]

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feedback_ingest.schema import PAIR_SCHEMA, SPLITS
+from feedback_ingest.wide import narrowed, widened
 
 MAX_PARTS = 32
 """More parts than this in a split and the new version compacts the split into one part, so
@@ -55,7 +56,7 @@ class SplitPlan:
 
     def add_table(self, table: pa.Table) -> None:
         if len(table):
-            self.written.append(table)
+            self.written.append(widened(table))  # parent rows and new pairs concatenate
             self.rows += len(table)
 
 
@@ -95,7 +96,7 @@ def compact(plan: SplitPlan) -> SplitPlan:
     """The split as one part when it has grown past MAX_PARTS parts."""
     if len(plan.linked) + len(plan.written) <= MAX_PARTS:
         return plan
-    tables = [_read_part(p) for p in plan.linked] + plan.written
+    tables = [widened(_read_part(p)) for p in plan.linked] + plan.written
     merged = SplitPlan()
     merged.add_table(pa.concat_tables(tables))
     return merged
@@ -119,9 +120,16 @@ def materialise(
             if parent_key in parent_hashes:
                 known[str(target.relative_to(tmp))] = parent_hashes[parent_key]
         for k, table in enumerate(plan.written):
-            path = folder / f"part-{version}-{k:03d}.parquet"
-            pq.write_table(table, path, compression="snappy", use_dictionary=_DICTIONARY_COLUMNS)
+            _write_part(table, folder / f"part-{version}-{k:03d}.parquet")
     return known
+
+
+def _write_part(table: pa.Table, path: Path) -> None:
+    """One part file in PAIR_SCHEMA, written slice by slice (texts may pass 2 GB in memory)."""
+    options = {"compression": "snappy", "use_dictionary": _DICTIONARY_COLUMNS}
+    with pq.ParquetWriter(path, PAIR_SCHEMA, **options) as writer:
+        for piece in narrowed(table, PAIR_SCHEMA):
+            writer.write_table(piece)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -1,0 +1,109 @@
+"""Scale: one first snapshot build over more than 2 GB of response text (Arrow's 32-bit limit).
+
+Writes `--events` pairwise events whose responses are `--chars` characters each (default 1.2M x
+1,000 = 2.4 GB of response text), then runs ingest + build in a fresh process and reads its
+peak RSS. The same is measured first at `--baseline` events (default 100k, the same widths), so
+the run prints the cost per event at scale against the small run. It checks the result: every
+event became one pair, the split files keep the pair schema, and sampled pair ids and prompt
+hashes equal the schema's own functions. Usage: python bench/scale.py [--events N] [--chars C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from load import run_child
+
+BUILD = """
+from feedback_ingest.build import build_snapshot
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.ingest import ingest_feedback
+config = IngestConfig(home=sys.argv[1])
+ingest = ingest_feedback(config)
+snapshot = build_snapshot(config)
+result = {"ingest": ingest.seconds, "ingest_stages": ingest.stage_seconds,
+          "accepted": ingest.accepted, "snapshot": snapshot.seconds,
+          "snapshot_stages": snapshot.stage_seconds, "counts": snapshot.counts,
+          "path": snapshot.path}
+"""
+
+
+def write_events(folder: Path, n: int, chars: int, per_file: int = 50_000) -> int:
+    """`n` events in JSONL files; returns the bytes of response text written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    filler = ("lorem ipsum dolor sit amet " * (chars // 27 + 2))[: chars - 12]
+    for start in range(0, n, per_file):
+        lines = []
+        for i in range(start, min(start + per_file, n)):
+            event = {
+                "event_id": f"scale-{i:09d}",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "type": "pairwise",
+                "prompt": f"Question {i}: what is the answer?",
+                "responses": [{"id": "a", "text": f"A{i:010d} {filler}"},
+                              {"id": "b", "text": f"B{i:010d} {filler}"}],
+                "preference": {"winner": "a"},
+                "annotator": {"id": "h1", "kind": "human"},
+            }  # fmt: skip
+            lines.append(json.dumps(event))
+        (folder / f"part-{start:010d}.jsonl").write_text("\n".join(lines) + "\n")
+    return 2 * n * chars
+
+
+def check(path: str, n: int) -> int:
+    """Rows of the built version; asserts schema, count and sampled hashes."""
+    import pyarrow.parquet as pq
+
+    from feedback_ingest.parts import split_files
+    from feedback_ingest.schema import PAIR_SCHEMA, pair_id, prompt_hash
+
+    rows = 0
+    for split in ("train", "val"):
+        for file in split_files(Path(path), split):
+            handle = pq.ParquetFile(file)
+            assert handle.schema_arrow.equals(PAIR_SCHEMA), handle.schema_arrow
+            rows += handle.metadata.num_rows
+            group = handle.read_row_group(handle.num_row_groups - 1)
+            for r in group.slice(max(len(group) - 3, 0)).to_pylist():
+                assert r["pair_id"] == pair_id(r["prompt"], r["chosen"], r["rejected"])
+                assert r["prompt_hash"] == prompt_hash(r["prompt"])
+    assert rows == n, (rows, n)
+    return rows
+
+
+def measure(n: int, chars: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="rmops-scale-") as tmp:
+        home = Path(tmp) / "home"
+        text_bytes = write_events(home / "feedback" / "incoming", n, chars)
+        out = run_child(BUILD, home)
+        result = out["result"]
+        assert result["accepted"] == n, result
+        return {**result, "rows": check(result["path"], n), "text_gb": text_bytes / 1e9,
+                "peak_gib": out["peak_mib"] / 1024}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_200_000)
+    parser.add_argument("--chars", type=int, default=1_000)
+    parser.add_argument("--baseline", type=int, default=100_000)
+    args = parser.parse_args()
+    runs = {size: measure(size, args.chars) for size in (args.baseline, args.events)}
+    for size, r in runs.items():
+        print(f"{size:>9,} events, {r['text_gb']:.2f} GB of response text: ingest "
+              f"{r['ingest']:.1f} s ({r['ingest_stages']}), snapshot {r['snapshot']:.1f} s "
+              f"({r['snapshot_stages']}); {r['rows']:,} pairs checked; peak RSS "
+              f"{r['peak_gib']:.1f} GiB")  # fmt: skip
+    small, big = runs[args.baseline], runs[args.events]
+    per_small = (small["ingest"] + small["snapshot"]) / args.baseline
+    per_big = (big["ingest"] + big["snapshot"]) / args.events
+    print(f"per event at {args.events:,} vs {args.baseline:,}: {per_big / per_small:.2f}x "
+          f"the time; peak RSS {big['peak_gib'] / small['peak_gib']:.1f}x for "
+          f"{args.events / args.baseline:.0f}x the events")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
