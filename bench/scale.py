@@ -31,15 +31,16 @@ result = {"ingest": ingest.seconds, "ingest_stages": ingest.stage_seconds,
 """
 
 
-def write_events(folder: Path, n: int, chars: int, per_file: int = 50_000) -> int:
-    """`n` events in JSONL files; returns the bytes of response text written."""
+def write_events(folder: Path, pairs: range, chars: int, tag: str, per_file: int = 50_000) -> int:
+    """One event per pair number in JSONL files (ids `tag-N`: a pair number used before is a
+    repeated judgment of that pair); returns the bytes of response text written."""
     folder.mkdir(parents=True, exist_ok=True)
     filler = ("lorem ipsum dolor sit amet " * (chars // 27 + 2))[: chars - 12]
-    for start in range(0, n, per_file):
+    for k in range(0, len(pairs), per_file):
         lines = []
-        for i in range(start, min(start + per_file, n)):
+        for i in pairs[k : k + per_file]:
             event = {
-                "event_id": f"scale-{i:09d}",
+                "event_id": f"{tag}-{i:09d}",
                 "timestamp": "2026-01-01T00:00:00+00:00",
                 "type": "pairwise",
                 "prompt": f"Question {i}: what is the answer?",
@@ -49,8 +50,8 @@ def write_events(folder: Path, n: int, chars: int, per_file: int = 50_000) -> in
                 "annotator": {"id": "h1", "kind": "human"},
             }  # fmt: skip
             lines.append(json.dumps(event))
-        (folder / f"part-{start:010d}.jsonl").write_text("\n".join(lines) + "\n")
-    return 2 * n * chars
+        (folder / f"{tag}-{k:010d}.jsonl").write_text("\n".join(lines) + "\n")
+    return 2 * len(pairs) * chars
 
 
 def check(path: str, n: int) -> int:
@@ -75,14 +76,26 @@ def check(path: str, n: int) -> int:
 
 
 def measure(n: int, chars: int) -> dict:
+    """A first build over `n` events, then an incremental one: +1% new pairs and 1% repeated
+    judgments of existing pairs (their parent part is rewritten)."""
     with tempfile.TemporaryDirectory(prefix="rmops-scale-") as tmp:
         home = Path(tmp) / "home"
-        text_bytes = write_events(home / "feedback" / "incoming", n, chars)
+        incoming = home / "feedback" / "incoming"
+        text_bytes = write_events(incoming, range(n), chars, "first")
         out = run_child(BUILD, home)
         result = out["result"]
         assert result["accepted"] == n, result
-        return {**result, "rows": check(result["path"], n), "text_gb": text_bytes / 1e9,
-                "peak_gib": out["peak_mib"] / 1024}  # fmt: skip
+        first = {**result, "rows": check(result["path"], n), "text_gb": text_bytes / 1e9,
+                 "peak_gib": out["peak_mib"] / 1024}  # fmt: skip
+        step = max(n // 100, 1)
+        write_events(incoming, range(n, n + step), chars, "new")
+        write_events(incoming, range(0, n, 100), chars, "again")
+        out = run_child(BUILD, home)
+        result = out["result"]
+        assert result["counts"]["new_pairs"] == step, result["counts"]
+        check(result["path"], n + step)
+        first["incremental"] = {**result, "peak_gib": out["peak_mib"] / 1024}
+        return first
 
 
 def main() -> None:
@@ -97,6 +110,12 @@ def main() -> None:
               f"{r['ingest']:.1f} s ({r['ingest_stages']}), snapshot {r['snapshot']:.1f} s "
               f"({r['snapshot_stages']}); {r['rows']:,} pairs checked; peak RSS "
               f"{r['peak_gib']:.1f} GiB")  # fmt: skip
+    for size, r in runs.items():
+        inc = r["incremental"]
+        share = (inc["ingest"] + inc["snapshot"]) / (r["ingest"] + r["snapshot"])
+        print(f"{size:>9,} then +1% new and 1% repeated: ingest {inc['ingest']:.1f} s, "
+              f"snapshot {inc['snapshot']:.1f} s ({inc['snapshot_stages']}) = {100 * share:.1f}% "
+              f"of the first build; peak RSS {inc['peak_gib']:.1f} GiB")  # fmt: skip
     small, big = runs[args.baseline], runs[args.events]
     per_small = (small["ingest"] + small["snapshot"]) / args.baseline
     per_big = (big["ingest"] + big["snapshot"]) / args.events
