@@ -247,10 +247,10 @@ def group_votes(votes: pa.Table) -> pa.Table:
     firsts = order[starts]
     # every key once and in order (usual in a first build): the columns as they are, no copy
     unchanged = len(firsts) == len(votes) and bool((firsts == np.arange(len(votes))).all())
-    rows = pa.array(firsts)
+    first_rows = pa.array(firsts)
 
     def pick(column):
-        return column if unchanged else column.take(rows)
+        return column if unchanged else column.take(first_rows)
 
     sums = ["votes_lo", "votes_hi"]
     columns = {name: votes[name].to_numpy() for name in [*sums, "first_seen", "kinds"]}
