@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TEXT = pa.large_string()
-TEXT_COLUMNS = ("prompt", "chosen", "rejected", "lo", "hi", "text")
+TEXT_COLUMNS = ("prompt", "chosen", "rejected")  # of events and pairs (votes are wide already)
 _TEXT_LISTS = ("response_texts",)
 SLICE_BYTES = 1 << 30
 """Most text bytes in one narrowed slice: well under the 2 GB of 32-bit offsets."""
