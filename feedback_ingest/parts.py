@@ -14,10 +14,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from feedback_ingest import part_keys
 from feedback_ingest.schema import PAIR_SCHEMA, SPLITS
 from feedback_ingest.wide import narrowed, widened
 
@@ -51,8 +53,14 @@ class SplitPlan:
     """What one split of the new version is made of."""
 
     linked: list[Path] = field(default_factory=list)  # parent parts kept as they are
+    linked_keys: list[part_keys.Keys] = field(default_factory=list)  # their rows' keys
     written: list[pa.Table] = field(default_factory=list)  # rewritten parts, then new pairs
     rows: int = 0
+
+    def link(self, path: Path, keys: part_keys.Keys) -> None:
+        self.linked.append(path)
+        self.linked_keys.append(keys)
+        self.rows += len(keys[0])
 
     def add_table(self, table: pa.Table) -> None:
         if len(table):
@@ -70,19 +78,27 @@ class ParentScan:
 
 
 def scan_parent(parent_dir: Path | None, touched_ids: pa.Array, golden: pa.Array) -> ParentScan:
-    """Find the parent rows that new votes touch or that the golden set now excludes, reading
-    only the id columns of parts that are kept as they are."""
+    """Find the parent rows that new votes touch or that the golden set now excludes. Parts
+    whose keys (`part_keys`) match neither are kept without being opened; the others are read,
+    id columns first, and compared on the full ids."""
     plans = {split: SplitPlan() for split in SPLITS}
     touched_tables, golden_rows = [], 0
+    files = {s: split_files(parent_dir, s) if parent_dir else [] for s in SPLITS}
+    index = _parent_index(parent_dir, files)
+    touched_keys, golden_keys = np.unique(part_keys.key64(touched_ids)), part_keys.key64(golden)
+    golden_keys.sort()
     for split in SPLITS:
-        for path in split_files(parent_dir, split) if parent_dir else []:
-            keys = pq.read_table(path, columns=["pair_id", "prompt_hash"])
-            touched = pc.is_in(keys["pair_id"], value_set=touched_ids)
-            is_golden = pc.is_in(keys["prompt_hash"], value_set=golden)
+        for path in files[split]:
+            keys = index.get(_part_name(path)) if index else None
+            if keys is not None and not part_keys.hits(keys, touched_keys, golden_keys):
+                plans[split].link(path, keys)
+                continue
+            ids = pq.read_table(path, columns=["pair_id", "prompt_hash"])
+            touched = pc.is_in(ids["pair_id"], value_set=touched_ids)
+            is_golden = pc.is_in(ids["prompt_hash"], value_set=golden)
             drop = pc.or_(touched, is_golden)
             if not pc.any(drop).as_py():
-                plans[split].linked.append(path)
-                plans[split].rows += len(keys)
+                plans[split].link(path, keys if keys is not None else part_keys.table_keys(ids))
                 continue
             rows = _read_part(path)
             golden_rows += pc.sum(is_golden.cast(pa.int64())).as_py() or 0
@@ -90,6 +106,16 @@ def scan_parent(parent_dir: Path | None, touched_ids: pa.Array, golden: pa.Array
             plans[split].add_table(rows.filter(pc.invert(drop)))
     touched_rows = pa.concat_tables(touched_tables) if touched_tables else PAIR_SCHEMA.empty_table()
     return ParentScan(plans, touched_rows, int(golden_rows))
+
+
+def _part_name(path: Path) -> str:
+    """A part's path within its version (a pre-parts split file is its own name)."""
+    return path.name if path.parent.suffix != ".parquet" else f"{path.parent.name}/{path.name}"
+
+
+def _parent_index(parent_dir: Path | None, files: dict[str, list[Path]]) -> dict | None:
+    names = [_part_name(p) for paths in files.values() for p in paths]
+    return part_keys.read_index(parent_dir, names) if parent_dir and names else None
 
 
 def compact(plan: SplitPlan) -> SplitPlan:
@@ -106,21 +132,26 @@ def materialise(
     plans: dict[str, SplitPlan], version: str, tmp: Path, parent_hashes: dict[str, str]
 ) -> dict[str, str]:
     """Write the splits into the temporary version folder `tmp`: parent parts hard-linked (a
-    copy where links are impossible), new parts written. Returns the known SHA-256 of the
-    linked files by their path in the new version (the parent's manifest vouches for them)."""
-    known = {}
+    copy where links are impossible), new parts written, then the keys of every part. Returns
+    the known SHA-256 of the linked files by their path in the new version (the parent's
+    manifest vouches for them)."""
+    known, keys = {}, {}
     for split, plan in plans.items():
         folder = tmp / f"{split}.parquet"
         folder.mkdir(parents=True, exist_ok=True)
-        for source in plan.linked:
+        for source, source_keys in zip(plan.linked, plan.linked_keys, strict=True):
             legacy = source.name == f"{split}.parquet"  # the parent's whole split in one file
-            parent_key = source.name if legacy else f"{split}.parquet/{source.name}"
+            parent_key = _part_name(source)
             target = folder / (f"part-{source.parent.name}-000.parquet" if legacy else source.name)
             _link_or_copy(source, target)
             if parent_key in parent_hashes:
                 known[str(target.relative_to(tmp))] = parent_hashes[parent_key]
+            keys[_part_name(target)] = source_keys
         for k, table in enumerate(plan.written):
-            _write_part(table, folder / f"part-{version}-{k:03d}.parquet")
+            target = folder / f"part-{version}-{k:03d}.parquet"
+            _write_part(table, target)
+            keys[_part_name(target)] = part_keys.table_keys(table)
+    part_keys.write_index(keys, tmp / part_keys.KEYS_FILE)
     return known
 
 
