@@ -3,7 +3,10 @@
 Prints measured events/s of the real path (ingest_feedback + build_snapshot) and of a naive
 implementation (json.loads + per-event validation, per-pair Python aggregation, one DataFrame)
 measured in the same run, their ratio, and the cost of an incremental snapshot after +1% new
-events relative to the full one. Usage: python bench/ingest.py [--events N]
+events relative to the full one. It then measures simulated production traffic (`rmops
+simulate`: all three event types, chat prompts, repeated judgments of the same pairs, some
+malformed events), where most events take the per-event path and votes aggregate. Usage:
+python bench/ingest.py [--events N] [--mixed N]
 """
 
 from __future__ import annotations
@@ -131,11 +134,33 @@ def timed(fn, *args):
     return time.perf_counter() - started, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    args = parser.parse_args()
-    n = args.events
+def mixed(n: int) -> None:
+    """Simulated traffic: a first ingest + snapshot, then one after +1% events."""
+    from datetime import UTC, datetime
+
+    from feedback_ingest.simulate import write_simulated
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = IngestConfig(home=Path(tmp) / "home")
+        write_simulated(config, n, seed=1)
+
+        def full():
+            return ingest_feedback(config), build_snapshot(config)
+
+        t_full, (report, snapshot) = timed(full)
+        write_simulated(config, n // 100, seed=2, start=datetime(2026, 6, 1, tzinfo=UTC))
+        t_incr, (_, incr) = timed(full)
+        assert incr.counts["new_events"] > 0, incr.counts
+    print(f"simulated traffic: {n} events {report.by_type}, {report.quarantined} quarantined, "
+          f"{report.duplicate} duplicates -> {snapshot.counts['total']} pairs")  # fmt: skip
+    print(f"  {t_full:.2f} s = {n / t_full:,.0f} events/s (ingest {report.seconds:.2f} s, "
+          f"snapshot {snapshot.seconds:.2f} s: {stages(snapshot.stage_seconds)})")  # fmt: skip
+    share = 100 * t_incr / t_full
+    print(f"  incremental (+1% events): {t_incr:.2f} s = {share:.1f}% of the full run")
+
+
+def pairwise(n: int) -> None:
+    """Pairwise events against the naive path, the floor and an incremental run."""
     with tempfile.TemporaryDirectory() as tmp:
         config = IngestConfig(home=Path(tmp) / "home")
         write(config.incoming_dir / "a-full.jsonl", make_lines(n, 0, seed=1))
@@ -171,6 +196,16 @@ def main() -> None:
     share, cpu_share = 100 * t_incr / t_full, 100 * cpu_incr / cpu_full
     print(f"incremental (+1% events, ingest + snapshot): {t_incr:.2f} s = "
           f"{share:.1f}% of the full run (CPU {cpu_share:.1f}%)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--mixed", type=int, default=50_000, help="simulated events (0: skip)")
+    args = parser.parse_args()
+    pairwise(args.events)
+    if args.mixed:
+        mixed(args.mixed)
 
 
 if __name__ == "__main__":
