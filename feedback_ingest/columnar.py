@@ -1,10 +1,11 @@
 """Batched validation of JSONL lines: msgspec decoding, then checks on whole columns.
 
-The common event shape (pairwise, text prompt, two responses) is validated column by column
-with NumPy and Arrow and lands directly in an Arrow table, with no per-event dict. Like
-`fast.py` this lane only ever ACCEPTS: a line it is unsure of goes back to the caller's
-per-line path (`fast.fast_record`, then the reference validator, which names the reason), so
-verdicts keep one source of truth; tests check that both paths store identical records.
+The common event shape (pairwise, two responses, a text or chat prompt) is validated column by
+column with NumPy and Arrow (chat prompts one by one) and lands directly in an Arrow table,
+with no per-event dict. Like `fast.py` this lane only ever ACCEPTS: a line it is unsure of goes
+back to the caller's per-line path (`fast.fast_record`, then the reference validator, which
+names the reason), so verdicts keep one source of truth; tests check that both paths store
+identical records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_ingest.fast import _DECODER
+from feedback_ingest.fast import _prompt as _chat_prompt
 from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
 from feedback_ingest.store import EVENT_SCHEMA
 from feedback_ingest.validate import Limits, encode_metadata, parse_timestamp
@@ -168,12 +170,17 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     id0, id1 = [r.id for r in r0], [r.id for r in r1]
     event_ids = [e.event_id for e in events]
     prompts = [e.prompt for e in events]
+    # chat prompts (message lists) are checked and rendered one by one, as `fast` does
+    chat = {i: _chat_prompt(p, limits) for i, p in enumerate(prompts) if p.__class__ is not str}
+    text_prompts = [p if i not in chat else "" for i, p in enumerate(prompts)] if chat else prompts
     _, ok = _texts(event_ids, id_max)
     for ids in (id0, id1):
         ok &= _texts(ids, id_max)[1]
     t0, ok0 = _texts([r.text for r in r0], limits.max_text_chars)
     t1, ok1 = _texts([r.text for r in r1], limits.max_text_chars)
-    stripped, ok_prompt = _texts(prompts, limits.max_text_chars)
+    stripped, ok_prompt = _texts(text_prompts, limits.max_text_chars)
+    for i, rendered in chat.items():
+        ok_prompt[i] = rendered is not None
     ok &= ok0 & ok1 & ok_prompt
     id0_arr, id1_arr = np.array(id0, dtype=object), np.array(id1, dtype=object)
     ok &= (id0_arr != id1_arr) & (np.array(t0, dtype=object) != np.array(t1, dtype=object))
@@ -192,9 +199,10 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
 
     prompts, stripped, metadata = take(prompts), take(stripped), take([e.metadata for e in events])
     rendered = [
-        render_prompt(p) if p.startswith(_HH_PREFIXES) else f"{HUMAN} {s}{ASSISTANT}"
-        for p, s in zip(prompts, stripped, strict=True)
-    ]
+        chat[i] if i in chat
+        else render_prompt(p) if p.startswith(_HH_PREFIXES) else f"{HUMAN} {s}{ASSISTANT}"
+        for i, p, s in zip(pick, prompts, stripped, strict=True)
+    ]  # fmt: skip
     columns = {
         "event_id": pa.array(take(event_ids), pa.string()),
         "timestamp": pa.array(micros[keep], pa.int64()).cast(_TS_TYPE),
@@ -231,8 +239,7 @@ def validate_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.nda
         decoded = _decode(lines if screened.all() else [lines[i] for i in candidates])
         lane = [
             (i, e) for i, e in zip(candidates.tolist(), decoded, strict=True)
-            if e is not None and e.type == "pairwise" and e.prompt.__class__ is str
-            and len(e.responses) == 2
+            if e is not None and e.type == "pairwise" and len(e.responses) == 2
         ]  # fmt: skip
         table, ok = _lane_table([e for _, e in lane], limits)
     accepted = np.array([i for i, _ in lane], dtype=np.int64)[ok]

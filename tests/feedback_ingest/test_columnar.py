@@ -4,6 +4,7 @@ same stored record, and leaves everything else to the per-line path."""
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -60,14 +61,34 @@ _paths = st.sampled_from(
 )  # fmt: skip
 
 
+_chat_paths = st.sampled_from(["prompt.0.role", "prompt.0.content", "prompt.1.content",
+                              "prompt.1.role", "prompt.1"])  # fmt: skip
+_roles = st.sampled_from(["user", "USER", "assistant", "system", "tool", "", "human"])
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " Why tea? "}]
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.tuples(_paths, _values), max_size=3), min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.tuples(
+            st.booleans(),  # a chat prompt
+            st.lists(st.tuples(_paths, _values), max_size=3),
+            st.lists(st.tuples(_chat_paths, st.one_of(_values, _roles)), max_size=2),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_lane_accepts_exactly_what_the_reference_accepts(batch):
     lines = []
-    for i, mutations in enumerate(batch):
+    for i, (is_chat, mutations, chat_mutations) in enumerate(batch):
         e = event(f"e{i}", responses={"a": "Tea is a drink.", "b": "No."})
+        if is_chat:
+            e["prompt"] = json.loads(json.dumps(CHAT))
+            mutations = chat_mutations + mutations
         for path, value in mutations:
-            set_path(e, path, value)
+            with suppress(TypeError, KeyError, IndexError):  # its parent was mutated away
+                set_path(e, path, value)
         lines.append(json.dumps(e).encode())
     table, accepted, rest = validate_lines(lines, LIMITS)
     assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(lines)))
@@ -76,15 +97,16 @@ def test_lane_accepts_exactly_what_the_reference_accepts(batch):
     assert table.equals(events_table(expected))  # and stores the very same record
 
 
-def test_plain_events_stay_in_the_lane_and_others_fall_back():
+def test_pairwise_events_stay_in_the_lane_and_others_fall_back():
     plain = [event(f"p{i}", prompt=f"  Why {i}?\n") for i in range(5)]
     chat = event("c", prompt=[{"role": "user", "content": "hi"}])
     ranking = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "x"]})
     lines = [json.dumps(e).encode() for e in [*plain, chat, ranking]]
     lines.append(lines[0] + b", " + lines[1])  # two objects on one line: not an event
     table, accepted, rest = validate_lines(lines, LIMITS)
-    assert accepted.tolist() == [0, 1, 2, 3, 4] and rest.tolist() == [5, 6, 7]
+    assert accepted.tolist() == [0, 1, 2, 3, 4, 5] and rest.tolist() == [6, 7]
     assert table["prompt"][0].as_py() == "\n\nHuman: Why 0?\n\nAssistant:"
+    assert table["prompt"][5].as_py() == reference(lines[5])["prompt"]
 
 
 def test_lines_the_lane_would_misjudge_fall_back():
@@ -126,13 +148,15 @@ def test_timestamps_match_python_parsing():
 
 def test_mixed_batch_keeps_source_order_and_the_first_duplicate(tmp_path):
     config = IngestConfig(home=tmp_path)
-    chat = event("x", prompt=[{"role": "user", "content": "first"}])  # per-line path
+    three = {"a": "One.", "b": "Two.", "c": "Three."}
+    first = event("x", prompt="first", responses=three)  # three responses: per-line path
     plain = event("x", prompt="second")  # lane, same id, later: a duplicate
     others = [event(f"o{i}") for i in range(3)]
-    write_jsonl(config.incoming_dir / "a.jsonl", [others[0], chat, others[1], plain, others[2]])
+    write_jsonl(config.incoming_dir / "a.jsonl", [others[0], first, others[1], plain, others[2]])
     report = ingest_feedback(config)
     assert (report.read, report.accepted, report.duplicate) == (5, 4, 1)
     stored = pq.read_table(next(config.events_dir.glob("part-*.parquet")))
     assert stored["event_id"].to_pylist() == ["o0", "x", "o1", "o2"]
     assert "first" in stored["prompt"][1].as_py()
+    assert stored["response_ids"][1].as_py() == ["a", "b", "c"]
     assert np.all(stored["winner_idx"].to_numpy() == 0)
