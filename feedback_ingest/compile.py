@@ -158,7 +158,14 @@ def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pa.Table:
     new = new_hist.assign(old=0)
     hist = group(pd.concat([old, new], ignore_index=True), ["prompt", "text", "score"],
                  sums=["count", "old"])  # fmt: skip
-    pairs = hist.merge(hist, on="prompt", suffixes=("_a", "_b"))
+    # Only pairs with a new rating on one side gain votes: pair the fresh rows with all rows,
+    # and the old-only rows with the fresh ones (not all rows with all: quadratic per prompt).
+    fresh = hist["count"] > hist["old"]
+    pairs = pd.concat(
+        [hist[fresh].merge(hist, on="prompt", suffixes=("_a", "_b")),
+         hist[~fresh].merge(hist[fresh], on="prompt", suffixes=("_a", "_b"))],
+        ignore_index=True,
+    )  # fmt: skip
     pairs = pairs[(pairs["score_a"] > pairs["score_b"]) & (pairs["text_a"] != pairs["text_b"])]
     votes = pairs["count_a"] * pairs["count_b"] - pairs["old_a"] * pairs["old_b"]
     pairs, votes = pairs[votes > 0], votes[votes > 0].to_numpy()

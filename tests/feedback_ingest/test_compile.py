@@ -1,8 +1,11 @@
-"""Vote grouping on whole columns against a row-by-row reference: any mix of repeated keys,
-repeated and unordered event ids, empty id lists and several chunks."""
+"""Vote grouping on whole columns against a row-by-row reference (any mix of repeated keys,
+repeated and unordered event ids, empty id lists and several chunks), and rating votes against
+every pair of individual ratings."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,3 +59,56 @@ def test_group_votes_matches_a_row_by_row_grouping(rows, chunks):
     assert len(got) == len(grouped)  # one row per key
     assert got == reference(rows)
     assert grouped.schema == cp.VOTE_SCHEMA
+
+
+SCORES = st.sampled_from([1.0, 2.0, 3.0])
+RATING = st.tuples(
+    st.sampled_from(["p1", "p2"]), st.sampled_from(["x", "y", "z"]), SCORES,
+    st.booleans(),  # a new rating
+)  # fmt: skip
+
+
+def hist_of(ratings: list[tuple]) -> pd.DataFrame:
+    rows = pd.DataFrame(
+        {
+            "prompt": [r[0] for r in ratings],
+            "text": [r[1] for r in ratings],
+            "score": np.array([r[2] for r in ratings], np.float64),
+            "count": np.ones(len(ratings), np.int64),
+            "event_ids": [[r[4]] for r in ratings],
+            "first_seen": np.arange(len(ratings), dtype=np.int64),
+            "kinds": np.ones(len(ratings), np.int8),
+        }
+    )
+    return (
+        cp.group(rows, ["prompt", "text", "score"], sums=["count"]) if ratings else cp.empty_hist()
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(ratings=st.lists(RATING, max_size=14))
+def test_rating_votes_count_every_pair_with_a_new_rating(ratings):
+    ratings = [(*r, f"e{i}") for i, r in enumerate(ratings)]
+    old, new = [r for r in ratings if not r[3]], [r for r in ratings if r[3]]
+    ids_of: dict[tuple, set] = {}  # a vote cites every event behind its two (text, score) rows
+    for r in ratings:
+        ids_of.setdefault(r[:3], set()).add(r[4])
+    expected: dict[tuple, list] = {}
+    for i, a in enumerate(ratings):
+        for b in ratings[i + 1 :]:
+            if a[0] != b[0] or a[1] == b[1] or a[2] == b[2] or not (a[3] or b[3]):
+                continue
+            win, lose = (a, b) if a[2] > b[2] else (b, a)
+            lo, hi = sorted((win[1], lose[1]))
+            entry = expected.setdefault((a[0], lo, hi), [0, 0, set()])
+            entry[0 if win[1] == lo else 1] += 1
+            entry[2] |= ids_of[a[:3]] | ids_of[b[:3]]
+    if not new:
+        assert len(cp.rating_votes(hist_of(old), cp.empty_hist())) == 0
+        return
+    votes = cp.rating_votes(hist_of(old), hist_of(new)).to_pylist()
+    got = {
+        (v["prompt"], v["lo"], v["hi"]): [v["votes_lo"], v["votes_hi"], set(v["event_ids"])]
+        for v in votes
+    }
+    assert len(got) == len(votes) and got == expected
