@@ -162,6 +162,18 @@ def _policies(responses: list, id_max: int) -> list:
     return [None if r.policy_version is None else str(r.policy_version)[:id_max] for r in responses]
 
 
+def _prompt_checks(prompts: list, limits: Limits) -> tuple[list, np.ndarray, dict]:
+    """(stripped text prompts, mask of valid prompts, rendered chat prompts by position, None
+    where invalid): chat prompts (message lists) are checked and rendered one by one, as
+    `fast` does."""
+    chat = {i: _chat_prompt(p, limits) for i, p in enumerate(prompts) if p.__class__ is not str}
+    texts = [p if i not in chat else "" for i, p in enumerate(prompts)] if chat else prompts
+    stripped, ok = _texts(texts, limits.max_text_chars)
+    for i, rendered in chat.items():
+        ok[i] = rendered is not None
+    return stripped, ok, chat
+
+
 def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     """(table of the events that pass every check, mask of those events)."""
     id_max = limits.max_id_chars
@@ -170,17 +182,12 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     id0, id1 = [r.id for r in r0], [r.id for r in r1]
     event_ids = [e.event_id for e in events]
     prompts = [e.prompt for e in events]
-    # chat prompts (message lists) are checked and rendered one by one, as `fast` does
-    chat = {i: _chat_prompt(p, limits) for i, p in enumerate(prompts) if p.__class__ is not str}
-    text_prompts = [p if i not in chat else "" for i, p in enumerate(prompts)] if chat else prompts
+    stripped, ok_prompt, chat = _prompt_checks(prompts, limits)
     _, ok = _texts(event_ids, id_max)
     for ids in (id0, id1):
         ok &= _texts(ids, id_max)[1]
     t0, ok0 = _texts([r.text for r in r0], limits.max_text_chars)
     t1, ok1 = _texts([r.text for r in r1], limits.max_text_chars)
-    stripped, ok_prompt = _texts(text_prompts, limits.max_text_chars)
-    for i, rendered in chat.items():
-        ok_prompt[i] = rendered is not None
     ok &= ok0 & ok1 & ok_prompt
     id0_arr, id1_arr = np.array(id0, dtype=object), np.array(id1, dtype=object)
     ok &= (id0_arr != id1_arr) & (np.array(t0, dtype=object) != np.array(t1, dtype=object))
