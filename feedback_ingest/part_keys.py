@@ -21,8 +21,8 @@ KEYS_FILE = "state/part_keys.parquet"
 KEYS_SCHEMA = pa.schema(
     [
         pa.field("part", pa.string(), nullable=False),  # the part's path in its version
-        pa.field("pair_keys", pa.list_(pa.uint64()), nullable=False),  # one per row, in order
-        pa.field("prompt_keys", pa.list_(pa.uint64()), nullable=False),
+        pa.field("pair_keys", pa.large_list(pa.uint64()), nullable=False),  # one per row, in order
+        pa.field("prompt_keys", pa.large_list(pa.uint64()), nullable=False),
     ]
 )
 _HEX_CHARS = 32  # `schema.pair_id` and `schema.prompt_hash` are 32 hex digits
@@ -77,7 +77,7 @@ def read_index(version_dir: Path, parts: list[str]) -> dict[str, Keys] | None:
         return None
     try:
         table = pq.read_table(path, schema=KEYS_SCHEMA).combine_chunks()
-    except (pa.ArrowInvalid, OSError):
+    except (pa.ArrowException, OSError):  # unreadable: scanning the parts is always correct
         return None
     names = table["part"].to_pylist()
     if sorted(names) != sorted(parts) or len(set(names)) != len(names):
@@ -87,7 +87,7 @@ def read_index(version_dir: Path, parts: list[str]) -> dict[str, Keys] | None:
 
 
 def _rows(column: pa.ChunkedArray) -> list[np.ndarray]:
-    """Each row of a list<uint64> column as a NumPy view (no copy)."""
+    """Each row of a large_list<uint64> column as a NumPy view (no copy)."""
     lists = column.chunk(0) if column.num_chunks else pa.array([], KEYS_SCHEMA.field(1).type)
     values = lists.values.to_numpy()
     offsets = lists.offsets.to_numpy()
@@ -100,9 +100,9 @@ def write_index(entries: dict[str, Keys], path: Path) -> None:
     columns = [pa.array(names, pa.string())]
     for k in (0, 1):
         values = [entries[n][k] for n in names]
-        offsets = np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int32)
-        flat = np.concatenate(values) if values else np.array([], np.uint64)
-        columns.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, pa.uint64())))
+        offsets = np.r_[0, np.cumsum([len(v) for v in values])].astype(np.int64)
+        flat = pa.array(np.concatenate(values) if values else np.array([], np.uint64), pa.uint64())
+        columns.append(pa.LargeListArray.from_arrays(pa.array(offsets), flat))
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_arrays(columns, schema=KEYS_SCHEMA)
     pq.write_table(table, path, compression="none", use_dictionary=False)

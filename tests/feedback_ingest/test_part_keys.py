@@ -108,7 +108,7 @@ def test_a_newly_golden_prompt_drops_its_parent_pair(tmp_path):
     assert PROMPTS[5] not in " ".join(rows(config, report.version).prompt)
 
 
-@pytest.mark.parametrize("damage", ["missing", "stale"])
+@pytest.mark.parametrize("damage", ["missing", "stale", "unreadable"])
 def test_a_version_without_a_usable_index_is_scanned(tmp_path, damage):
     with_index, without = IngestConfig(home=tmp_path / "a"), IngestConfig(home=tmp_path / "b")
     first = events_for(PROMPTS, "one")
@@ -118,6 +118,8 @@ def test_a_version_without_a_usable_index_is_scanned(tmp_path, damage):
     v1 = without.datasets_root / "v000001"
     if damage == "missing":
         (v1 / part_keys.KEYS_FILE).unlink()
+    elif damage == "unreadable":
+        (v1 / part_keys.KEYS_FILE).write_bytes(b"PAR1 not parquet")
     else:  # names a part the version does not have
         nothing = np.zeros(0, np.uint64)
         absent = {"train.parquet/part-v000009-000.parquet": (nothing, nothing)}
