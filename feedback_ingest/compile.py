@@ -158,6 +158,8 @@ def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pa.Table:
     new = new_hist.assign(old=0)
     hist = group(pd.concat([old, new], ignore_index=True), ["prompt", "text", "score"],
                  sums=["count", "old"])  # fmt: skip
+    id_lists = pa.array(hist.pop("event_ids").tolist(), VOTE_SCHEMA.field("event_ids").type)
+    hist["row"] = np.arange(len(hist))
     # Only pairs with a new rating on one side gain votes: pair the fresh rows with all rows,
     # and the old-only rows with the fresh ones (not all rows with all: quadratic per prompt).
     fresh = hist["count"] > hist["old"]
@@ -171,19 +173,30 @@ def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pa.Table:
     pairs, votes = pairs[votes > 0], votes[votes > 0].to_numpy()
     a_is_lo = (pairs["text_a"] < pairs["text_b"]).to_numpy()
     a, b = pairs["text_a"].to_numpy(), pairs["text_b"].to_numpy()
-    ids = [x + y for x, y in zip(pairs["event_ids_a"], pairs["event_ids_b"], strict=True)]
+    ids = _joined_lists(id_lists, pairs["row_a"].to_numpy(), pairs["row_b"].to_numpy())
     columns = {
         "prompt": pairs["prompt"].to_numpy(),
         "lo": np.where(a_is_lo, a, b),
         "hi": np.where(a_is_lo, b, a),
         "votes_lo": np.where(a_is_lo, votes, 0),
         "votes_hi": np.where(a_is_lo, 0, votes),
-        "event_ids": ids,
         "first_seen": np.minimum(pairs["first_seen_a"], pairs["first_seen_b"]).to_numpy(),
         "kinds": (pairs["kinds_a"] | pairs["kinds_b"]).to_numpy(),
     }
-    table = pa.Table.from_pydict(columns, schema=VOTE_SCHEMA)
-    return group_votes(table)
+    arrays = [ids if f.name == "event_ids" else pa.array(columns[f.name], f.type)
+              for f in VOTE_SCHEMA]  # fmt: skip
+    return group_votes(pa.Table.from_arrays(arrays, schema=VOTE_SCHEMA))
+
+
+def _joined_lists(lists: pa.ListArray, first: np.ndarray, second: np.ndarray) -> pa.ListArray:
+    """Row i: the values of lists[first[i]] followed by those of lists[second[i]] (one take)."""
+    offsets = lists.offsets.to_numpy()
+    starts = np.stack([offsets[first], offsets[second]], axis=1).ravel()
+    lengths = np.stack([offsets[first + 1], offsets[second + 1]], axis=1).ravel() - starts
+    ends = np.cumsum(lengths)
+    gather = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths - starts, lengths)
+    row_offsets = np.r_[0, ends[1::2]].astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(row_offsets), lists.values.take(pa.array(gather)))
 
 
 def empty_hist() -> pd.DataFrame:
