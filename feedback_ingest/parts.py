@@ -28,6 +28,7 @@ MAX_PARTS = 32
 reads stay cheap; the full rewrite then happens once per ~MAX_PARTS incremental versions."""
 # Dictionary pages only pay for the low-cardinality columns; on unique texts they cost time.
 _DICTIONARY_COLUMNS = ["annotator_kind", "split"]
+_IDS = ["pair_id", "prompt_hash"]
 
 
 def split_files(version_dir: Path, split: str) -> list[Path]:
@@ -93,14 +94,16 @@ def scan_parent(parent_dir: Path | None, touched_ids: pa.Array, golden: pa.Array
             if keys is not None and not part_keys.hits(keys, touched_keys, golden_keys):
                 plans[split].link(path, keys)
                 continue
-            ids = pq.read_table(path, columns=["pair_id", "prompt_hash"])
-            touched = pc.is_in(ids["pair_id"], value_set=touched_ids)
-            is_golden = pc.is_in(ids["prompt_hash"], value_set=golden)
+            # A key match is a near-certain hit: read the part whole at once. Unindexed parts
+            # are mostly kept, so their id columns are read first.
+            table = _read_part(path) if keys is not None else pq.read_table(path, columns=_IDS)
+            touched = pc.is_in(table["pair_id"], value_set=touched_ids)
+            is_golden = pc.is_in(table["prompt_hash"], value_set=golden)
             drop = pc.or_(touched, is_golden)
             if not pc.any(drop).as_py():
-                plans[split].link(path, keys if keys is not None else part_keys.table_keys(ids))
+                plans[split].link(path, keys if keys is not None else part_keys.table_keys(table))
                 continue
-            rows = _read_part(path)
+            rows = table if keys is not None else _read_part(path)
             golden_rows += pc.sum(is_golden.cast(pa.int64())).as_py() or 0
             touched_tables.append(rows.filter(pc.and_(touched, pc.invert(is_golden))))
             plans[split].add_table(rows.filter(pc.invert(drop)))
@@ -141,12 +144,12 @@ def materialise(
         folder.mkdir(parents=True, exist_ok=True)
         for source, source_keys in zip(plan.linked, plan.linked_keys, strict=True):
             legacy = source.name == f"{split}.parquet"  # the parent's whole split in one file
-            parent_key = _part_name(source)
             target = folder / (f"part-{source.parent.name}-000.parquet" if legacy else source.name)
             _link_or_copy(source, target)
-            if parent_key in parent_hashes:
-                known[str(target.relative_to(tmp))] = parent_hashes[parent_key]
-            keys[_part_name(target)] = source_keys
+            name = _part_name(target)
+            if _part_name(source) in parent_hashes:
+                known[name] = parent_hashes[_part_name(source)]
+            keys[name] = source_keys
         for k, table in enumerate(plan.written):
             target = folder / f"part-{version}-{k:03d}.parquet"
             _write_part(table, target)
