@@ -5,13 +5,15 @@ implementation (json.loads + per-event validation, per-pair Python aggregation, 
 measured in the same run, their ratio, and the cost of an incremental snapshot after +1% new
 events relative to the full one. It then measures simulated production traffic (`rmops
 simulate`: all three event types, chat prompts, repeated judgments of the same pairs, some
-malformed events), where most events take the per-event path and votes aggregate. Usage:
-python bench/ingest.py [--events N] [--mixed N]
+malformed events), where most events take the per-event path and votes aggregate, and a flood
+of bad events against writing two quarantine files per event. Usage:
+python bench/ingest.py [--events N] [--mixed N] [--flood N]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import tempfile
@@ -159,6 +161,41 @@ def mixed(n: int) -> None:
     print(f"  incremental (+1% events): {t_incr:.2f} s = {share:.1f}% of the full run")
 
 
+def flood(n: int) -> None:
+    """A flood of bad events (an upstream schema change): ingest, where each batch's rejected
+    events share one quarantine file, against row-by-row validation writing two files per
+    event (raw bytes + reason, the previous layout), in the same run."""
+    from feedback_ingest.store import atomic_write_bytes
+    from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
+
+    good = make_lines(n, 0, seed=3)
+    lines = [line.replace(b'"prompt"', b'"promt"') if i % 2 else line[: len(line) // 2]
+             for i, line in enumerate(good)]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        config = IngestConfig(home=Path(tmp) / "home")
+        write(config.incoming_dir / "flood.jsonl", lines)
+        t_ingest, report = timed(ingest_feedback, config)
+        assert report.quarantined == n, report
+        folder = Path(tmp) / "per-event"
+        folder.mkdir()
+
+        def per_event_files():
+            limits = Limits()
+            for line in lines:
+                try:
+                    validate_event(parse_raw(line, limits), limits)
+                except EventRejected as rejected:
+                    digest = hashlib.sha256(line).hexdigest()[:32]
+                    atomic_write_bytes(folder / f"{digest}.raw", line)
+                    reason = json.dumps(rejected.to_dict()).encode()
+                    atomic_write_bytes(folder / f"{digest}.json", reason)
+
+        t_files, _ = timed(per_event_files)
+    print(f"flood of bad events: {n} quarantined ({report.quarantine_reasons}) in {t_ingest:.2f} s "
+          f"= {n / t_ingest:,.0f} events/s; row by row with two files per event: {t_files:.2f} s "
+          f"= {n / t_files:,.0f} events/s -> {t_files / t_ingest:.1f}x")  # fmt: skip
+
+
 def pairwise(n: int) -> None:
     """Pairwise events against the naive path, the floor and an incremental run."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -202,10 +239,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--mixed", type=int, default=50_000, help="simulated events (0: skip)")
+    parser.add_argument("--flood", type=int, default=20_000, help="bad events (0: skip)")
     args = parser.parse_args()
     pairwise(args.events)
     if args.mixed:
         mixed(args.mixed)
+    if args.flood:
+        flood(args.flood)
 
 
 if __name__ == "__main__":

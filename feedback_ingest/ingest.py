@@ -81,15 +81,16 @@ def _validate_batch(
         lane_pos = mapped[lane_pos]
         others = np.setdiff1d(np.arange(len(batch)), lane_pos, assume_unique=True)
         rest = others
-    valid, valid_pos = [], []
+    valid, valid_pos, bad = [], [], []
     for i in rest.tolist():
         record = batch.record(i)
         try:
             valid.append(_validate_record(record, limits))
             valid_pos.append(i)
         except EventRejected as rejected:
-            quarantine.put(record.raw, rejected.to_dict(), record.location)
+            bad.append((record.raw, rejected.to_dict(), record.location))
             reasons[rejected.reason] += 1
+    quarantine.put_batch(bad)  # before the batch commits: a crash re-reads and rewrites it
     if not valid:
         return table
     table = pa.concat_tables([table, events_table(valid)])

@@ -8,6 +8,7 @@ crash at any point either keeps the whole batch or none of it (orphan part files
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -196,24 +197,43 @@ def read_parts(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Ta
 
 
 class Quarantine:
-    """Invalid events, kept: `<hash>.raw` holds the bytes, `<hash>.json` the reason.
+    """Invalid events, kept: one `batch-<hash>.jsonl` per ingest batch that had any, each line
+    a reason record with the event's exact bytes (`raw_b64`).
 
-    Names come from a hash of the raw bytes (never from event ids: no path escape), so a
-    replay rewrites the same files instead of adding copies.
+    The name is a hash of the file's content (never of event ids: no path escape), so a replay
+    of the same batch rewrites the same file instead of adding a copy. One file per batch, not
+    per event: creating a file costs ~0.1 ms here, so a flood of bad events (an upstream schema
+    change, a hostile producer) stays as cheap as the batch that carries it.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def put(self, raw: bytes, reason: dict[str, str], location: str) -> str:
-        digest = hashlib.sha256(raw).hexdigest()[:32]
-        atomic_write_bytes(self.folder / f"{digest}.raw", raw)
-        record = {**reason, "location": location, "bytes": len(raw), "sha256_32": digest}
-        atomic_write_bytes(self.folder / f"{digest}.json", json.dumps(record).encode())
-        return digest
+    def put_batch(self, rejected: list[tuple[bytes, dict[str, str], str]]) -> Path | None:
+        """Store (raw bytes, reason, location) of each rejected event of one batch; returns the
+        file written (None when there was nothing to keep)."""
+        if not rejected:
+            return None
+        lines = []
+        for raw, reason, location in rejected:
+            digest = hashlib.sha256(raw).hexdigest()[:32]
+            record = {**reason, "location": location, "bytes": len(raw), "sha256_32": digest}
+            record["raw_b64"] = base64.b64encode(raw).decode("ascii")
+            lines.append(json.dumps(record).encode())
+        data = b"\n".join(lines) + b"\n"
+        path = self.folder / f"batch-{hashlib.sha256(data).hexdigest()[:32]}.jsonl"
+        atomic_write_bytes(path, data)
+        return path
 
     def records(self) -> Iterator[dict]:
-        """The stored reason records."""
-        for path in sorted(self.folder.glob("*.json")):
-            yield json.loads(path.read_text())
+        """The stored records, file by file (`raw_bytes` gives back an event's bytes)."""
+        for path in sorted(self.folder.glob("batch-*.jsonl")):
+            with open(path, "rb") as handle:
+                for line in handle:
+                    yield json.loads(line)
+
+    @staticmethod
+    def raw_bytes(record: dict) -> bytes:
+        """The exact bytes of a quarantined event."""
+        return base64.b64decode(record["raw_b64"], validate=True)

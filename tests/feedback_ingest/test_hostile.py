@@ -199,10 +199,10 @@ def test_quarantine_keeps_every_raw_event_inside_its_folder(hostile_run):
     home = config.home.resolve()
     qdir = config.quarantine_dir.resolve()
     names = [p.name for p in qdir.iterdir()]
-    assert all(re.fullmatch(r"[0-9a-f]{32}\.(raw|json)", n) for n in names), names[:5]
+    assert all(re.fullmatch(r"batch-[0-9a-f]{32}\.jsonl", n) for n in names), names[:5]
     records = list(Quarantine(qdir).records())
-    # Hostile lines are all distinct, so each quarantined event has its own raw + reason file.
-    assert len(records) == result["report"]["quarantined"] == len(names) // 2
+    assert len(records) == result["report"]["quarantined"]  # each one with its bytes
+    assert len(names) <= result["report"]["batches"]  # one file per batch, not per event
     assert all(r["reason"] and r["field"] and "@" in r["location"] for r in records)
     links = [p for p in home.rglob("*") if p.is_symlink()]
     assert links == []  # so every path found under home really is inside it
@@ -253,8 +253,8 @@ def test_a_corrupt_gzip_file_is_quarantined_not_fatal(tmp_path):
     report = ingest_feedback(config)
     assert report.accepted >= 1 and report.quarantined >= 1
     assert report.read == report.accepted + report.duplicate + report.quarantined
-    (reason,) = [json.loads(p.read_text()) for p in config.quarantine_dir.glob("*.json")]
-    raw = (config.quarantine_dir / f"{reason['sha256_32']}.raw").read_bytes()
+    (reason,) = Quarantine(config.quarantine_dir).records()
+    raw = Quarantine.raw_bytes(reason)
     assert raw.startswith(b"unreadable_file: a.jsonl.gz")
     # The broken file is not re-read (and re-quarantined) by the next run.
     again = ingest_feedback(config)

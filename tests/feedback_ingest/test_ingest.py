@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -68,16 +70,30 @@ def test_accounting_invariant_for_any_mix(tmp_path_factory, plan):
     assert (again.read, again.accepted) == (0, 0)
 
 
-def test_quarantine_keeps_raw_bytes_under_hashed_names(tmp_path):
-    config = IngestConfig(home=tmp_path)
+def test_quarantine_keeps_raw_bytes_and_reasons_one_file_per_batch(tmp_path):
+    config = IngestConfig(home=tmp_path, batch_size=3)
     evil = event("../../etc/passwd", responses={"a": "x", "b": "bad\x00"})
-    write_jsonl(config.incoming_dir / "a.jsonl", [evil, b"{nope"])
+    bad = [evil, b"{nope", b"\xff\xfe", b"{nope"]  # the same broken line twice: two events
+    path = write_jsonl(config.incoming_dir / "a.jsonl", [*bad, event("ok")])
     report = ingest_feedback(config)
-    assert report.quarantine_reasons == {"control_chars": 1, "malformed_json": 1}
+    assert report.quarantine_reasons == {"control_chars": 1, "invalid_utf8": 1, "malformed_json": 2}
     names = sorted(p.name for p in config.quarantine_dir.iterdir())
-    assert all(len(n.split(".")[0]) == 32 for n in names) and len(names) == 4
-    raws = {p.read_bytes() for p in config.quarantine_dir.glob("*.raw")}
-    assert b"{nope" in raws
+    assert len(names) == 2 and all(re.fullmatch(r"batch-[0-9a-f]{32}\.jsonl", n) for n in names)
+    records = list(Quarantine(config.quarantine_dir).records())
+    raws = [Quarantine.raw_bytes(r) for r in records]
+    assert sorted(raws) == sorted([json.dumps(evil).encode(), b"{nope", b"\xff\xfe", b"{nope"])
+    starts = [0, *(i + 1 for i, b in enumerate(path.read_bytes()) if b == ord("\n"))][:4]
+    assert sorted(int(r["location"].rsplit("@", 1)[-1]) for r in records) == starts
+    assert all(r["sha256_32"] == hashlib.sha256(raw).hexdigest()[:32]
+               for r, raw in zip(records, raws, strict=True))  # fmt: skip
+
+
+def test_a_replayed_batch_rewrites_its_quarantine_file(tmp_path):
+    rejected = [(b"{nope", {"reason": "malformed_json", "field": "$"}, "a.jsonl@1")]
+    quarantine = Quarantine(tmp_path)
+    first = quarantine.put_batch(rejected)
+    assert quarantine.put_batch(rejected) == first and quarantine.put_batch([]) is None
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]
 
 
 def test_duplicates_and_appended_lines(tmp_path):
