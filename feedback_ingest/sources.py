@@ -99,8 +99,8 @@ class RawBatch:
         return batch
 
 
-def _unreadable(path: Path, offset: int, exc: BaseException) -> RawRecord:
-    detail = f"unreadable_file: {path.name} after byte {offset}: {type(exc).__name__}: {exc}"
+def _unreadable(path: Path, offset: int, exc: BaseException, unit: str = "byte") -> RawRecord:
+    detail = f"unreadable_file: {path.name} after {unit} {offset}: {type(exc).__name__}: {exc}"
     return RawRecord(detail[:500].encode(), None, f"{path.name}@{offset}")
 
 
@@ -133,15 +133,21 @@ class LandingFolderSource:
         batch = RawBatch()
         for path in self.files():
             offset = state["files"].get(path.name, 0)
-            if path.name.endswith(".parquet"):
-                for record, rows_read in self._read_parquet(path, offset):
-                    batch.add_record(record)
-                    state["files"][path.name] = rows_read
-                    if len(batch) >= batch_size:
-                        yield batch, copy.deepcopy(state)
-                        batch = RawBatch()
-                continue
             if path.name in state.get("unreadable", {}):
+                continue
+            if path.name.endswith(".parquet"):
+                try:
+                    for record, rows_read in self._read_parquet(path, offset):
+                        batch.add_record(record)
+                        state["files"][path.name] = rows_read
+                        if len(batch) >= batch_size:
+                            yield batch, copy.deepcopy(state)
+                            batch = RawBatch()
+                except (EOFError, OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+                    # As for JSONL below: the rows read count, the rest is quarantined once.
+                    rows = state["files"].get(path.name, 0)
+                    batch.add_record(_unreadable(path, rows, exc, unit="row"))
+                    state.setdefault("unreadable", {})[path.name] = rows
                 continue
             opener = gzip.open if path.name.endswith(".gz") else open
             try:
@@ -163,16 +169,22 @@ class LandingFolderSource:
 
     @staticmethod
     def _read_parquet(path: Path, offset: int) -> Iterator[tuple[RawRecord, int]]:
+        """(record, rows read) from row `offset` on, a row group at a time: row groups already
+        read are skipped unopened, and a corrupt one loses no rows before it."""
         import pyarrow.parquet as pq
 
+        parquet = pq.ParquetFile(path)
         row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
-            n_rows = batch.num_rows
-            if row + n_rows > offset:
+        for group in range(parquet.num_row_groups):
+            n_group = parquet.metadata.row_group(group).num_rows
+            if row + n_group <= offset:
+                row += n_group
+                continue
+            for batch in parquet.iter_batches(batch_size=8192, row_groups=[group]):
                 skip = max(0, offset - row)
                 for i, item in enumerate(batch.to_pylist()[skip:], start=row + skip):
                     yield _row_to_record(item, f"{path.name}#{i}"), i + 1
-            row += n_rows
+                row += batch.num_rows
 
 
 def _encode_watermark(value: Any) -> dict:

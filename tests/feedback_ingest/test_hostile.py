@@ -259,3 +259,47 @@ def test_a_corrupt_gzip_file_is_quarantined_not_fatal(tmp_path):
     # The broken file is not re-read (and re-quarantined) by the next run.
     again = ingest_feedback(config)
     assert (again.read, again.quarantined) == (0, 0)
+
+
+def _events_parquet(path: Path, ids: range, row_group_size: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{k: v if isinstance(v, str) else json.dumps(v) for k, v in valid(i).items()}
+            for i in ids]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=row_group_size)
+
+
+def test_a_corrupt_parquet_file_is_quarantined_not_fatal(tmp_path):
+    """A Parquet file that is not one, one cut short, and one whose second row group is
+    garbage: what can be read is ingested, each file's unreadable rest is quarantined once, the
+    other files go on, and the next run does not retry them."""
+    import pyarrow.parquet as pq
+
+    from feedback_ingest.ingest import ingest_feedback
+
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+    (config.incoming_dir / "a.parquet").write_bytes(b"PAR1 not a parquet file PAR1")
+    _events_parquet(config.incoming_dir / "b.parquet", range(10, 20), row_group_size=5)
+    data = (config.incoming_dir / "b.parquet").read_bytes()
+    (config.incoming_dir / "b.parquet").write_bytes(data[: len(data) // 2])
+    _events_parquet(config.incoming_dir / "c.parquet", range(20, 30), row_group_size=5)
+    second = pq.ParquetFile(config.incoming_dir / "c.parquet").metadata.row_group(1).column(0)
+    data = bytearray((config.incoming_dir / "c.parquet").read_bytes())
+    start = second.data_page_offset
+    data[start : start + 64] = b"\xff" * 64  # the second row group's first page header
+    (config.incoming_dir / "c.parquet").write_bytes(bytes(data))
+    _events_parquet(config.incoming_dir / "d.parquet", range(30, 33), row_group_size=5)
+    report = ingest_feedback(config)
+    assert report.read == report.accepted + report.duplicate + report.quarantined
+    assert report.accepted == 5 + 3  # c's first row group, all of d
+    raws = [Quarantine.raw_bytes(r) for r in Quarantine(config.quarantine_dir).records()]
+    assert sorted(raw.split(b" after")[0] for raw in raws) == [
+        b"unreadable_file: a.parquet",
+        b"unreadable_file: b.parquet",
+        b"unreadable_file: c.parquet",
+    ]
+    assert any(raw.startswith(b"unreadable_file: c.parquet after row 5") for raw in raws)
+    again = ingest_feedback(config)
+    assert (again.read, again.quarantined) == (0, 0)
