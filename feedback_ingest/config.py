@@ -37,6 +37,9 @@ class IngestConfig:
     # --- throughput / memory ----------------------------------------------------------------
     batch_size: int = 50_000
     """Events validated and committed together; bounds ingest memory and part-file size."""
+    max_batch_bytes: int = 256 * 1024 * 1024
+    """A landing-folder batch also ends once it holds this many raw bytes: with long lines,
+    memory stays bounded by bytes, not only by `batch_size` events."""
     sql_batch_size: int = 10_000
     """Rows fetched per query from a SQL source (more when rows share a watermark value)."""
 
@@ -48,7 +51,7 @@ class IngestConfig:
                 raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_responses < 2:
             raise ValueError("IngestConfig.max_responses must be >= 2")
-        for name in ("batch_size", "sql_batch_size"):
+        for name in ("batch_size", "sql_batch_size", "max_batch_bytes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= float(self.val_fraction) < 1.0:
@@ -63,7 +66,8 @@ class IngestConfig:
 
     @property
     def quarantine_dir(self) -> Path:
-        """Invalid events: `<hash>.raw` (the raw bytes) beside `<hash>.json` (the reason)."""
+        """Invalid events: a `batch-<hash>.jsonl` per ingest batch, a line per event with its
+        reason and raw bytes (`raw_b64`)."""
         return self.home / "quarantine"
 
     @property

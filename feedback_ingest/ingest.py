@@ -106,7 +106,7 @@ def _count_types(table: pa.Table, by_type: Counter[str]) -> None:
 def ingest_feedback(config: IngestConfig, source: Source | None = None) -> IngestReport:
     """Ingest the unread events of `source` (default: the landing folder) into the state."""
     started = time.perf_counter()
-    source = source or LandingFolderSource(config.incoming_dir)
+    source = source or LandingFolderSource.for_config(config)
     limits = Limits.from_config(config)
     quarantine = Quarantine(config.quarantine_dir)
     report = IngestReport(source=source.key)

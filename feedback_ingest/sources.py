@@ -16,9 +16,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import accumulate, islice
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
+
+from feedback_ingest.lines import LineReader
 
 JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -58,6 +60,7 @@ class RawBatch:
     objs: list[dict | None] = field(default_factory=list)
     _firsts: list[int] = field(default_factory=list)  # index of each run's first record
     _runs: list[tuple[str, list[int] | str]] = field(default_factory=list)
+    nbytes: int = 0  # raw bytes held
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -67,12 +70,14 @@ class RawBatch:
         self._runs.append(("", record.location))
         self.raws.append(record.raw)
         self.objs.append(record.obj)
+        self.nbytes += len(record.raw)
 
-    def add_lines(self, name: str, chunk: list[bytes], offset: int) -> int:
-        """Add the events of raw file lines read at byte `offset`; returns the end offset."""
-        starts = list(accumulate(map(len, chunk), initial=offset))
+    def add_lines(self, name: str, lines: list[bytes], sizes: list[int], offset: int) -> int:
+        """Add the events of raw file lines read at byte `offset` (`sizes`: the bytes each
+        consumed, newline included); returns the end offset."""
+        starts = list(accumulate(sizes, initial=offset))
         end = starts.pop()
-        raws = [line.rstrip(b"\r\n") for line in chunk]
+        raws = [line.rstrip(b"\r") for line in lines]
         if not all(map(bytes.strip, raws)):  # blank lines separate nothing and are not events
             kept = [(r, s) for r, s in zip(raws, starts, strict=True) if r.strip()]
             raws, starts = [r for r, _ in kept], [s for _, s in kept]
@@ -81,6 +86,7 @@ class RawBatch:
             self._runs.append((name, starts))
             self.raws += raws
             self.objs += [None] * len(raws)
+            self.nbytes += sum(map(len, raws))
         return end
 
     def location(self, i: int) -> str:
@@ -111,8 +117,12 @@ class LandingFolderSource:
     must write files atomically (temp + rename); `.jsonl` files may grow by appending lines.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, max_line_bytes: int = 256 * 1024 + 1, max_batch_bytes: int = 1 << 28
+    ) -> None:
         self.folder = Path(folder)
+        self.max_line_bytes = max_line_bytes  # longer lines are kept cut to this (oversize)
+        self.max_batch_bytes = max_batch_bytes
         self.key = f"landing:{self.folder.resolve()}"
 
     def files(self) -> list[Path]:
@@ -121,6 +131,14 @@ class LandingFolderSource:
         return sorted(
             p for p in self.folder.iterdir() if p.is_file() and p.name.endswith(FILE_SUFFIXES)
         )
+
+    @classmethod
+    def for_config(cls, config: Any) -> LandingFolderSource:
+        """The landing folder of `config`, with its event and batch size bounds."""
+        return cls(config.incoming_dir, config.max_event_bytes + 1, config.max_batch_bytes)
+
+    def _full(self, batch: RawBatch, batch_size: int) -> bool:
+        return len(batch) >= batch_size or batch.nbytes >= self.max_batch_bytes
 
     def batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[list[RawRecord], Any]]:
         """Batches of unread records, each with the cursor that holds once it is committed."""
@@ -140,7 +158,7 @@ class LandingFolderSource:
                     for record, rows_read in self._read_parquet(path, offset):
                         batch.add_record(record)
                         state["files"][path.name] = rows_read
-                        if len(batch) >= batch_size:
+                        if self._full(batch, batch_size):
                             yield batch, copy.deepcopy(state)
                             batch = RawBatch()
                 except (EOFError, OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
@@ -153,10 +171,15 @@ class LandingFolderSource:
             try:
                 with opener(path, "rb") as handle:
                     handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
-                    while chunk := list(islice(handle, batch_size - len(batch))):
-                        offset = batch.add_lines(path.name, chunk, offset)
+                    lines = LineReader(handle, self.max_line_bytes)
+                    while True:
+                        room = max(1, self.max_batch_bytes - batch.nbytes)
+                        chunk, sizes = lines.read(batch_size - len(batch), room)
+                        if not chunk:
+                            break
+                        offset = batch.add_lines(path.name, chunk, sizes, offset)
                         state["files"][path.name] = offset
-                        if len(batch) >= batch_size:
+                        if self._full(batch, batch_size):
                             yield batch, copy.deepcopy(state)
                             batch = RawBatch()
             except (EOFError, OSError, zlib.error) as exc:
@@ -218,6 +241,14 @@ class SqlSource:
         self.table = table
         self.watermark_column = watermark_column
         self.key = f"sql:{url}:{table}:{watermark_column}"
+
+    @classmethod
+    def for_config(cls, config: Any) -> LandingFolderSource:
+        """The landing folder of `config`, with its event and batch size bounds."""
+        return cls(config.incoming_dir, config.max_event_bytes + 1, config.max_batch_bytes)
+
+    def _full(self, batch: RawBatch, batch_size: int) -> bool:
+        return len(batch) >= batch_size or batch.nbytes >= self.max_batch_bytes
 
     def batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[list[RawRecord], Any]]:
         """Batches of rows past the stored watermark, ordered by it."""

@@ -67,7 +67,7 @@ class FeedbackSourceResource(dg.ConfigurableResource):
         from feedback_ingest.sources import LandingFolderSource, SqlSource
 
         if self.kind == "landing":
-            return LandingFolderSource(config.incoming_dir)
+            return LandingFolderSource.for_config(config)
         if self.kind == "sql":
             if not self.sql_url:
                 raise ValueError("FeedbackSourceResource.sql_url: required when kind='sql'")
