@@ -215,15 +215,18 @@ class Quarantine:
         file written (None when there was nothing to keep)."""
         if not rejected:
             return None
-        lines = []
-        for raw, reason, location in rejected:
-            digest = hashlib.sha256(raw).hexdigest()[:32]
-            record = {**reason, "location": location, "bytes": len(raw), "sha256_32": digest}
-            record["raw_b64"] = base64.b64encode(raw).decode("ascii")
-            lines.append(json.dumps(record).encode())
-        data = b"\n".join(lines) + b"\n"
-        path = self.folder / f"batch-{hashlib.sha256(data).hexdigest()[:32]}.jsonl"
-        atomic_write_bytes(path, data)
+        digest = hashlib.sha256()
+        tmp = self.folder / f".batch.{os.getpid()}.tmp"
+        with open(tmp, "wb") as handle:  # streamed: a batch of big bad events is not copied
+            for raw, reason, location in rejected:
+                record = {**reason, "location": location, "bytes": len(raw)}
+                record["sha256_32"] = hashlib.sha256(raw).hexdigest()[:32]
+                record["raw_b64"] = base64.b64encode(raw).decode("ascii")
+                line = json.dumps(record).encode() + b"\n"
+                handle.write(line)
+                digest.update(line)
+        path = self.folder / f"batch-{digest.hexdigest()[:32]}.jsonl"
+        os.replace(tmp, path)
         return path
 
     def records(self) -> Iterator[dict]:
