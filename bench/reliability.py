@@ -30,6 +30,8 @@ FAULTS = [
      "tests/reliability/test_training_kill.py::test_a_half_written_checkpoint_is_skipped_on_resume"),
     ("truncated .jsonl.gz in the landing folder",
      "tests/feedback_ingest/test_hostile.py::test_a_corrupt_gzip_file_is_quarantined_not_fatal"),
+    ("a 200 MB line with no newline in a landing file",
+     "tests/feedback_ingest/test_lines.py::test_a_huge_line_is_quarantined_cut_and_never_held_whole"),
     ("garbage / truncated / corrupt-row-group .parquet files",
      "tests/feedback_ingest/test_hostile.py::test_a_corrupt_parquet_file_is_quarantined_not_fatal"),
     ("MLflow server stopped during registration",
