@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,7 +217,7 @@ class Quarantine:
         if not rejected:
             return None
         digest = hashlib.sha256()
-        tmp = self.folder / f".batch.{os.getpid()}.tmp"
+        tmp = self.folder / f".batch.{os.getpid()}.{uuid.uuid4().hex}.tmp"  # threads too
         with open(tmp, "wb") as handle:  # streamed: a batch of big bad events is not copied
             for raw, reason, location in rejected:
                 record = {**reason, "location": location, "bytes": len(raw)}
