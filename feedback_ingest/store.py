@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,6 +198,11 @@ def read_parts(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Ta
     return pa.concat_tables(tables)
 
 
+PREVIEW_BYTES = 160
+"""Bytes of a quarantined event shown by `Quarantine.summary` (escaped: never raw control
+characters on a terminal)."""
+
+
 class Quarantine:
     """Invalid events, kept: one `batch-<hash>.jsonl` per ingest batch that had any, each line
     a reason record with the event's exact bytes (`raw_b64`).
@@ -241,3 +247,21 @@ class Quarantine:
     def raw_bytes(record: dict) -> bytes:
         """The exact bytes of a quarantined event."""
         return base64.b64decode(record["raw_b64"], validate=True)
+
+    def summary(self, reason: str | None = None, limit: int = 10) -> dict[str, Any]:
+        """Counts per reason over every stored event, and the last `limit` records (of `reason`
+        if given), each with a short printable preview of its bytes instead of the bytes."""
+        by_reason: dict[str, int] = {}
+        last: deque[dict] = deque(maxlen=max(0, limit))
+        for record in self.records():
+            by_reason[record["reason"]] = by_reason.get(record["reason"], 0) + 1
+            if reason is None or record["reason"] == reason:
+                last.append(record)
+        shown = []
+        for record in last:
+            text = self.raw_bytes(record)[:PREVIEW_BYTES].decode("utf-8", "backslashreplace")
+            preview = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+            kept = {k: v for k, v in record.items() if k != "raw_b64"}
+            shown.append({**kept, "preview": preview})
+        return {"total": sum(by_reason.values()), "by_reason": dict(sorted(by_reason.items())),
+                "records": shown}  # fmt: skip

@@ -1,4 +1,5 @@
-"""CLI: `rmops ingest`, `rmops simulate`, `rmops datasets list|show` over feedback_ingest."""
+"""CLI: `rmops ingest`, `rmops simulate`, `rmops quarantine`, `rmops datasets list|show` over
+feedback_ingest."""
 
 from __future__ import annotations
 
@@ -136,8 +137,26 @@ def show_dataset(
     emit(manifest, as_json)
 
 
+def quarantine(
+    reason: Annotated[str | None, typer.Option(help="Only show records of this reason.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="How many recent records to show.")] = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Quarantined events: counts per reason and the most recent records (escaped previews)."""
+    from feedback_ingest.store import Quarantine
+
+    summary = Quarantine(_config().quarantine_dir).summary(reason, limit)
+    lines = [f"{summary['total']} quarantined events"]
+    lines += [f"  {name}: {count}" for name, count in summary["by_reason"].items()]
+    for r in summary["records"]:
+        lines.append(f"{r['location']}  {r['reason']} at {r['field']}: {r['detail']}")
+        lines.append(f"    {r['preview']}")
+    emit(summary, as_json, "\n".join(lines))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `rmops` app."""
     app.command()(ingest)
     app.command()(simulate)
+    app.command()(quarantine)
     app.add_typer(datasets_app, name="datasets")
