@@ -15,7 +15,13 @@ import pyarrow.compute as pc
 from feedback_ingest.columnar import validate_lines
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import fast_record
-from feedback_ingest.sources import LandingFolderSource, RawBatch, RawRecord, SqlSource
+from feedback_ingest.sources import (
+    UNREADABLE,
+    LandingFolderSource,
+    RawBatch,
+    RawRecord,
+    SqlSource,
+)
 from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, Quarantine, events_table
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
@@ -48,6 +54,9 @@ class IngestReport:
 
 
 def _validate_record(record: RawRecord, limits: Limits) -> dict:
+    if record.obj is UNREADABLE:
+        detail = record.raw.decode("utf-8", "replace").removeprefix("unreadable_file: ")
+        raise EventRejected("unreadable_file", "$", detail)
     if record.obj is None:
         fast = fast_record(record.raw, limits)
         if fast is not None:

@@ -35,6 +35,11 @@ class RawRecord:
     location: str
 
 
+UNREADABLE: dict = {}
+"""The `obj` of the record that stands for a file's unreadable rest (compared by identity: no
+row or line can produce it); validation quarantines it as `unreadable_file`."""
+
+
 def _row_to_record(row: dict, location: str) -> RawRecord:
     """A table row (Parquet/SQL) -> a record; JSON-text columns are decoded where possible."""
     obj = dict(row)
@@ -107,7 +112,7 @@ class RawBatch:
 
 def _unreadable(path: Path, offset: int, exc: BaseException, unit: str = "byte") -> RawRecord:
     detail = f"unreadable_file: {path.name} after {unit} {offset}: {type(exc).__name__}: {exc}"
-    return RawRecord(detail[:500].encode(), None, f"{path.name}@{offset}")
+    return RawRecord(detail[:500].encode(), UNREADABLE, f"{path.name}@{offset}")
 
 
 class LandingFolderSource:

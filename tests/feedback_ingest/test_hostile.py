@@ -256,6 +256,7 @@ def test_a_corrupt_gzip_file_is_quarantined_not_fatal(tmp_path):
     (reason,) = Quarantine(config.quarantine_dir).records()
     raw = Quarantine.raw_bytes(reason)
     assert raw.startswith(b"unreadable_file: a.jsonl.gz")
+    assert reason["reason"] == "unreadable_file" and reason["detail"].startswith("a.jsonl.gz")
     # The broken file is not re-read (and re-quarantined) by the next run.
     again = ingest_feedback(config)
     assert (again.read, again.quarantined) == (0, 0)
@@ -301,5 +302,6 @@ def test_a_corrupt_parquet_file_is_quarantined_not_fatal(tmp_path):
         b"unreadable_file: c.parquet",
     ]
     assert any(raw.startswith(b"unreadable_file: c.parquet after row 5") for raw in raws)
+    assert report.quarantine_reasons == {"unreadable_file": 3}
     again = ingest_feedback(config)
     assert (again.read, again.quarantined) == (0, 0)
