@@ -9,10 +9,12 @@ crash at any point either keeps the whole batch or none of it (orphan part files
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -203,6 +205,10 @@ PREVIEW_BYTES = 160
 characters on a terminal)."""
 
 
+STALE_TMP_SECONDS = 3600
+"""Age past which a quarantine temp file is a leftover of a killed write."""
+
+
 class Quarantine:
     """Invalid events, kept: one `batch-<hash>.jsonl` per ingest batch that had any, each line
     a reason record with the event's exact bytes (`raw_b64`).
@@ -216,6 +222,12 @@ class Quarantine:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        # A write killed midway leaves its temp file; one this old has no writer left.
+        stale = time.time() - STALE_TMP_SECONDS
+        for tmp in self.folder.glob(".batch.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime < stale:
+                    tmp.unlink()
 
     def put_batch(self, rejected: list[tuple[bytes, dict[str, str], str]]) -> Path | None:
         """Store (raw bytes, reason, location) of each rejected event of one batch; returns the

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -171,3 +173,12 @@ def test_config_rejects_bad_values(tmp_path):
         IngestConfig(home=tmp_path, val_fraction=1.5)
     with pytest.raises(ValueError, match="batch_size"):
         IngestConfig(home=Path(tmp_path), batch_size=0)
+
+
+def test_leftovers_of_killed_quarantine_writes_are_removed(tmp_path):
+    old, fresh = tmp_path / ".batch.1.a.tmp", tmp_path / ".batch.2.b.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half a batch")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    Quarantine(tmp_path)
+    assert not old.exists() and fresh.exists()  # a fresh one may still have its writer
