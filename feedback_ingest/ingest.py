@@ -15,13 +15,8 @@ import pyarrow.compute as pc
 from feedback_ingest.columnar import validate_lines
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import fast_record
-from feedback_ingest.sources import (
-    UNREADABLE,
-    LandingFolderSource,
-    RawBatch,
-    RawRecord,
-    SqlSource,
-)
+from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
+from feedback_ingest.sources import LandingFolderSource, SqlSource
 from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, Quarantine, events_table
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
@@ -97,7 +92,10 @@ def _validate_batch(
             valid.append(_validate_record(record, limits))
             valid_pos.append(i)
         except EventRejected as rejected:
-            bad.append((record.raw, rejected.to_dict(), record.location))
+            reason = rejected.to_dict()
+            if (size := batch.cut_size(i)) is not None:  # the line was kept cut: say how long
+                reason["detail"] = f"{size} bytes > {limits.max_event_bytes} (first bytes kept)"
+            bad.append((record.raw, reason, record.location))
             reasons[rejected.reason] += 1
     quarantine.put_batch(bad)  # before the batch commits: a crash re-reads and rewrites it
     if not valid:

@@ -7,37 +7,21 @@ continues exactly where the last committed batch ended and never reads an event 
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import copy
 import gzip
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from feedback_ingest.lines import LineReader
+from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 
 JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
-
-
-@dataclass(slots=True)
-class RawRecord:
-    """One event as read: its raw bytes, the decoded object if the source has one, where from."""
-
-    raw: bytes
-    obj: dict | None
-    location: str
-
-
-UNREADABLE: dict = {}
-"""The `obj` of the record that stands for a file's unreadable rest (compared by identity: no
-row or line can produce it); validation quarantines it as `unreadable_file`."""
 
 
 def _row_to_record(row: dict, location: str) -> RawRecord:
@@ -54,60 +38,6 @@ def _row_to_record(row: dict, location: str) -> RawRecord:
         obj["timestamp"] = obj["timestamp"].isoformat()
     raw = json.dumps(row, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return RawRecord(raw, obj, location)
-
-
-@dataclass
-class RawBatch:
-    """One batch in source order. JSONL lines stay bare bytes (`objs[i] is None`); their
-    locations are kept per run of lines and rendered only for the records that need one."""
-
-    raws: list[bytes] = field(default_factory=list)
-    objs: list[dict | None] = field(default_factory=list)
-    _firsts: list[int] = field(default_factory=list)  # index of each run's first record
-    _runs: list[tuple[str, list[int] | str]] = field(default_factory=list)
-    nbytes: int = 0  # raw bytes held
-
-    def __len__(self) -> int:
-        return len(self.raws)
-
-    def add_record(self, record: RawRecord) -> None:
-        self._firsts.append(len(self.raws))
-        self._runs.append(("", record.location))
-        self.raws.append(record.raw)
-        self.objs.append(record.obj)
-        self.nbytes += len(record.raw)
-
-    def add_lines(self, name: str, lines: list[bytes], sizes: list[int], offset: int) -> int:
-        """Add the events of raw file lines read at byte `offset` (`sizes`: the bytes each
-        consumed, newline included); returns the end offset."""
-        starts = list(accumulate(sizes, initial=offset))
-        end = starts.pop()
-        raws = [line.rstrip(b"\r") for line in lines]
-        if not all(map(bytes.strip, raws)):  # blank lines separate nothing and are not events
-            kept = [(r, s) for r, s in zip(raws, starts, strict=True) if r.strip()]
-            raws, starts = [r for r, _ in kept], [s for _, s in kept]
-        if raws:
-            self._firsts.append(len(self.raws))
-            self._runs.append((name, starts))
-            self.raws += raws
-            self.objs += [None] * len(raws)
-            self.nbytes += sum(map(len, raws))
-        return end
-
-    def location(self, i: int) -> str:
-        run = bisect.bisect_right(self._firsts, i) - 1
-        name, where = self._runs[run]
-        return where if isinstance(where, str) else f"{name}@{where[i - self._firsts[run]]}"
-
-    def record(self, i: int) -> RawRecord:
-        return RawRecord(self.raws[i], self.objs[i], self.location(i))
-
-    @classmethod
-    def of(cls, records: list[RawRecord]) -> RawBatch:
-        batch = cls()
-        for record in records:
-            batch.add_record(record)
-        return batch
 
 
 def _unreadable(path: Path, offset: int, exc: BaseException, unit: str = "byte") -> RawRecord:

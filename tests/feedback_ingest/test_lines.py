@@ -76,6 +76,7 @@ def test_a_huge_line_is_quarantined_cut_and_never_held_whole(tmp_path):
     assert huge["peak_mib"] < base["peak_mib"] + 60, (huge["peak_mib"], base["peak_mib"])
     (record,) = Quarantine(config.quarantine_dir).records()
     assert len(Quarantine.raw_bytes(record)) == config.max_event_bytes + 1
+    assert record["detail"] == f"{len(line)} bytes > {config.max_event_bytes} (first bytes kept)"
     first = len(json.dumps(event("e1"))) + 1
     assert record["location"] == f"a.jsonl@{first}"
     again = ingest_feedback(config)  # the offset went past the whole line
