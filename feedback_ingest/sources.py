@@ -177,14 +177,6 @@ class SqlSource:
         self.watermark_column = watermark_column
         self.key = f"sql:{url}:{table}:{watermark_column}"
 
-    @classmethod
-    def for_config(cls, config: Any) -> LandingFolderSource:
-        """The landing folder of `config`, with its event and batch size bounds."""
-        return cls(config.incoming_dir, config.max_event_bytes + 1, config.max_batch_bytes)
-
-    def _full(self, batch: RawBatch, batch_size: int) -> bool:
-        return len(batch) >= batch_size or batch.nbytes >= self.max_batch_bytes
-
     def batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[list[RawRecord], Any]]:
         """Batches of rows past the stored watermark, ordered by it."""
         import sqlalchemy as sa
