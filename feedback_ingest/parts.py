@@ -146,9 +146,9 @@ def materialise(
             legacy = source.name == f"{split}.parquet"  # the parent's whole split in one file
             target = folder / (f"part-{source.parent.name}-000.parquet" if legacy else source.name)
             _link_or_copy(source, target)
-            name = _part_name(target)
-            if _part_name(source) in parent_hashes:
-                known[name] = parent_hashes[_part_name(source)]
+            name, parent_name = _part_name(target), _part_name(source)
+            if parent_name in parent_hashes:
+                known[name] = parent_hashes[parent_name]
             keys[name] = source_keys
         for k, table in enumerate(plan.written):
             target = folder / f"part-{version}-{k:03d}.parquet"

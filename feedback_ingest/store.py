@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -263,10 +263,10 @@ class Quarantine:
     def summary(self, reason: str | None = None, limit: int = 10) -> dict[str, Any]:
         """Counts per reason over every stored event, and the last `limit` records (of `reason`
         if given), each with a short printable preview of its bytes instead of the bytes."""
-        by_reason: dict[str, int] = {}
+        by_reason: Counter[str] = Counter()
         last: deque[dict] = deque(maxlen=max(0, limit))
         for record in self.records():
-            by_reason[record["reason"]] = by_reason.get(record["reason"], 0) + 1
+            by_reason[record["reason"]] += 1
             if reason is None or record["reason"] == reason:
                 last.append(record)
         shown = []
