@@ -37,6 +37,7 @@ def test_lines_are_the_streams_lines_cut_to_the_cap(data, cap, block, reads):
         max_lines, max_bytes = reads[i % len(reads)]
         got, got_sizes = reader.read(max_lines, max_bytes)
         assert len(got) == len(got_sizes) <= max_lines
+        assert sum(map(len, got[:-1])) < max_bytes  # it stops at the line that reaches the bound
         if not got:
             break
         lines += got
@@ -57,6 +58,12 @@ def test_long_lines_anywhere_in_a_block_are_cut():
     reader = LineReader(io.BytesIO(data), 4, block_bytes=64)
     assert reader.read(10, 100) == ([b"ab", b"xxxx", b"yyyy", b"cd"], [3, 21, 10, 2])
     assert reader.read(10, 100) == ([], [])
+
+
+def test_a_read_stops_at_the_line_that_reaches_the_byte_bound():
+    reader = LineReader(io.BytesIO(b"aa\nbb\ncc\n"), 10, block_bytes=64)
+    assert reader.read(10, 3) == ([b"aa", b"bb"], [3, 3])
+    assert reader.read(10, 100) == ([b"cc"], [3])
 
 
 def test_a_huge_line_is_quarantined_cut_and_never_held_whole(tmp_path):
