@@ -209,6 +209,10 @@ STALE_TMP_SECONDS = 3600
 """Age past which a quarantine temp file is a leftover of a killed write."""
 
 
+def _written_order(path: Path) -> tuple[int, str]:
+    return path.stat().st_mtime_ns, path.name
+
+
 class Quarantine:
     """Invalid events, kept: one `batch-<hash>.jsonl` per ingest batch that had any, each line
     a reason record with the event's exact bytes (`raw_b64`).
@@ -249,11 +253,23 @@ class Quarantine:
         return path
 
     def records(self) -> Iterator[dict]:
-        """The stored records, file by file (`raw_bytes` gives back an event's bytes)."""
-        for path in sorted(self.folder.glob("batch-*.jsonl")):
+        """The stored records, oldest file first, each read event once (`raw_bytes` gives back
+        an event's bytes).
+
+        A batch that failed to commit is read again by the next run; with another batch size
+        its bad events land in another file, so an event already seen at the same location with
+        the same bytes is skipped: counts here match the runs' accounting.
+        """
+        seen: set[bytes] = set()
+        for path in sorted(self.folder.glob("batch-*.jsonl"), key=_written_order):
             with open(path, "rb") as handle:
                 for line in handle:
-                    yield json.loads(line)
+                    record = json.loads(line)
+                    key = f"{record['location']}\0{record['sha256_32']}".encode()
+                    key = hashlib.blake2b(key, digest_size=16).digest()  # bounded per event
+                    if key not in seen:
+                        seen.add(key)
+                        yield record
 
     @staticmethod
     def raw_bytes(record: dict) -> bytes:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.sources import SqlSource
-from feedback_ingest.store import Quarantine
+from feedback_ingest.store import IngestState, Quarantine
 
 CORRUPTIONS = [
     lambda e: json.dumps(e).encode()[:-7],  # truncated
@@ -96,6 +96,30 @@ def test_a_replayed_batch_rewrites_its_quarantine_file(tmp_path):
     first = quarantine.put_batch(rejected)
     assert quarantine.put_batch(rejected) == first and quarantine.put_batch([]) is None
     assert [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_a_batch_replayed_with_another_size_lists_each_bad_event_once(tmp_path, monkeypatch):
+    config = IngestConfig(home=tmp_path, batch_size=2)
+    lines = [b"{nope", event("ok"), b"{bad", event("ok2"), b"[1"]
+    write_jsonl(config.incoming_dir / "a.jsonl", lines)
+
+    def disk_gone(*args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(IngestState, "commit_table", disk_gone)
+    with pytest.raises(OSError, match="disk gone"):
+        ingest_feedback(config)  # the first batch's bad line is kept, its commit fails
+    monkeypatch.undo()
+    config.batch_size = 5
+    report = ingest_feedback(config)
+    assert (report.read, report.quarantined) == (5, 3)
+    assert len(list(config.quarantine_dir.glob("batch-*.jsonl"))) == 2  # {nope is in both
+    summary = Quarantine(config.quarantine_dir).summary(limit=5)
+    assert summary["total"] == 3
+    assert [r["preview"] for r in summary["records"]] == ["{nope", "{bad", "[1"]
+    time.sleep(0.01)
+    Quarantine(config.quarantine_dir).put_batch([(b"{late", {"reason": "malformed_json"}, "b@0")])
+    assert Quarantine(config.quarantine_dir).summary(limit=1)["records"][0]["preview"] == "{late"
 
 
 def test_duplicates_and_appended_lines(tmp_path):
