@@ -213,16 +213,6 @@ def _runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order, starts, np.diff(np.r_[starts, len(order)])
 
 
-def _merged_ids(order, starts, sizes, lists_of) -> dict[int, list[str]]:
-    """For groups of several rows (few: repeated judgments of one pair), their event ids
-    deduplicated and sorted; `lists_of(rows)` gives those rows' id lists."""
-    merged = {}
-    for g in np.flatnonzero(sizes > 1).tolist():
-        rows = order[starts[g] : starts[g] + sizes[g]]
-        merged[g] = sorted({e for ids in lists_of(rows) for e in ids})
-    return merged
-
-
 def _reduced(columns: dict[str, np.ndarray], sums: list[str], order, starts) -> dict:
     """`sums` added, `first_seen` min, `kinds` or-ed per group."""
     out = {name: np.add.reduceat(columns[name][order], starts) for name in sums}
@@ -247,7 +237,10 @@ def group(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame
         out[name] = values
     id_lists = frame["event_ids"].to_numpy()
     merged = id_lists[order[starts]].copy()
-    for g, ids in _merged_ids(order, starts, sizes, lambda rows: id_lists[rows]).items():
+    multi, lists = _merged_id_lists(
+        lambda rows: pa.array(id_lists[rows].tolist(), pa.list_(pa.string())), order, starts, sizes
+    )
+    for g, ids in zip(multi.tolist(), lists.to_pylist() if len(multi) else [], strict=True):
         merged[g] = ids
     out["event_ids"] = merged
     return out
@@ -276,7 +269,8 @@ def group_votes(votes: pa.Table) -> pa.Table:
     columns = {name: votes[name].to_numpy() for name in [*sums, "first_seen", "kinds"]}
     out = {key: pick(votes[key]) for key in ("prompt", "lo", "hi")}
     out.update({name: pa.array(v) for name, v in _reduced(columns, sums, order, starts).items()})
-    multi, merged = _merged_id_lists(votes["event_ids"], order, starts, sizes)
+    ids = votes["event_ids"]
+    multi, merged = _merged_id_lists(lambda rows: ids.take(pa.array(rows)), order, starts, sizes)
     out["event_ids"] = pick(votes["event_ids"])
     if len(multi):  # replace the merged groups' lists: append them, then point at them
         pointer = np.arange(len(starts))
@@ -286,16 +280,17 @@ def group_votes(votes: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([out[name] for name in VOTE_COLUMNS], schema=VOTE_SCHEMA)
 
 
-def _merged_id_lists(ids: pa.ChunkedArray, order, starts, sizes) -> tuple[np.ndarray, pa.Array]:
-    """(the groups of several rows, their event-id lists merged: deduplicated and sorted, as
-    `_merged_ids` does), computed on whole columns: one Arrow call per step, none per group."""
+def _merged_id_lists(lists_of, order, starts, sizes) -> tuple[np.ndarray, pa.Array | None]:
+    """(the groups of several rows, their event-id lists merged: deduplicated and sorted),
+    computed on whole columns: one Arrow call per step, none per group. `lists_of(rows)` gives
+    those rows' id lists as an Arrow list array."""
     multi = np.flatnonzero(sizes > 1)
     if not len(multi):
         return multi, None
     group_of = np.empty(len(order), np.int64)
     group_of[order] = np.repeat(np.arange(len(starts)), sizes)
     rows = np.flatnonzero(sizes[group_of] > 1)
-    flat, offsets = _list_parts(ids.take(pa.array(rows)))
+    flat, offsets = _list_parts(lists_of(rows))
     owner = pa.array(np.repeat(group_of[rows], np.diff(offsets)))
     pairs = pa.table({"group": owner, "id": flat})
     pairs = pairs.take(pc.sort_indices(pairs, [("group", "ascending"), ("id", "ascending")]))
