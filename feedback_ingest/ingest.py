@@ -15,10 +15,11 @@ import pyarrow.compute as pc
 from feedback_ingest.columnar import validate_lines
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import fast_record
+from feedback_ingest.quarantine import Quarantine
 from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 from feedback_ingest.sources import LandingFolderSource, SqlSource
 from feedback_ingest.stages import StageClock
-from feedback_ingest.store import IngestState, Quarantine, events_table
+from feedback_ingest.store import IngestState, events_table
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
 
 

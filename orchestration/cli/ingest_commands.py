@@ -143,7 +143,7 @@ def quarantine(
     as_json: JsonOption = False,
 ) -> None:
     """Quarantined events: counts per reason and the most recent records (escaped previews)."""
-    from feedback_ingest.store import Quarantine
+    from feedback_ingest.quarantine import Quarantine
 
     summary = Quarantine(_config().quarantine_dir).summary(reason, limit)
     lines = [f"{summary['total']} quarantined events"]

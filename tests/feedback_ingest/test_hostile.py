@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from feedback_ingest.config import IngestConfig
-from feedback_ingest.store import Quarantine, read_parts
+from feedback_ingest.quarantine import Quarantine
+from feedback_ingest.store import read_parts
 
 pytestmark = pytest.mark.slow  # ~20 s: 20k events, one ingest subprocess
 

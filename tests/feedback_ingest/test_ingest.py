@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
+from feedback_ingest.quarantine import Quarantine
 from feedback_ingest.sources import SqlSource
-from feedback_ingest.store import IngestState, Quarantine
+from feedback_ingest.store import IngestState
 
 CORRUPTIONS = [
     lambda e: json.dumps(e).encode()[:-7],  # truncated

@@ -15,7 +15,7 @@ from test_hostile import ingest_in_subprocess
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.lines import LineReader
-from feedback_ingest.store import Quarantine
+from feedback_ingest.quarantine import Quarantine
 
 _streams = st.lists(
     st.one_of(st.binary(max_size=30), st.sampled_from([b"\n", b"\r\n", b"\n\n", b"x" * 70])),
