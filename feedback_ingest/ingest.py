@@ -96,6 +96,7 @@ def _validate_batch(
             reason = rejected.to_dict()
             if (size := batch.cut_size(i)) is not None:  # the line was kept cut: say how long
                 reason["detail"] = f"{size} bytes > {limits.max_event_bytes} (first bytes kept)"
+                reason["full_bytes"] = size
             bad.append((record.raw, reason, record.location))
             reasons[rejected.reason] += 1
     quarantine.put_batch(bad)  # before the batch commits: a crash re-reads and rewrites it

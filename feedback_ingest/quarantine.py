@@ -47,7 +47,7 @@ class Quarantine:
                 if tmp.stat().st_mtime < stale:
                     tmp.unlink()
 
-    def put_batch(self, rejected: list[tuple[bytes, dict[str, str], str]]) -> Path | None:
+    def put_batch(self, rejected: list[tuple[bytes, dict[str, Any], str]]) -> Path | None:
         """Store (raw bytes, reason, location) of each rejected event of one batch; returns the
         file written (None when there was nothing to keep)."""
         if not rejected:
@@ -107,3 +107,33 @@ class Quarantine:
             shown.append({**kept, "preview": preview})
         return {"total": sum(by_reason.values()), "by_reason": dict(sorted(by_reason.items())),
                 "records": shown}  # fmt: skip
+
+    def export(self, path: Path, reason: str | None = None) -> dict[str, Any]:
+        """Write the exact bytes of the quarantined events (of `reason` if given), one per line,
+        to `path` in one atomic step: to fix them and land them again. Returns the counts.
+
+        Left out, and counted: records whose bytes are not a whole event (a file's unreadable
+        rest, a line kept cut at `max_event_bytes`) or would not fit on one line.
+        """
+        path = Path(path)
+        counts: Counter[str] = Counter()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                for record in self.records():
+                    if reason is not None and record["reason"] != reason:
+                        continue
+                    raw = self.raw_bytes(record)
+                    if record["reason"] == "unreadable_file":
+                        counts["left_out_unreadable"] += 1
+                    elif record.get("full_bytes", len(raw)) > len(raw):
+                        counts["left_out_cut"] += 1
+                    elif b"\n" in raw:
+                        counts["left_out_multiline"] += 1
+                    else:
+                        handle.write(raw + b"\n")
+                        counts["exported"] += 1
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return {"path": str(path), "exported": 0, **counts}

@@ -140,17 +140,34 @@ def show_dataset(
 def quarantine(
     reason: Annotated[str | None, typer.Option(help="Only show records of this reason.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="How many recent records to show.")] = 10,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Also write the events' exact bytes (of --reason), one per line, here."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Quarantined events: counts per reason and the most recent records (escaped previews)."""
+    """Quarantined events: counts per reason and the most recent records (escaped previews).
+
+    With --export, their bytes go to a JSONL file: fix it, then drop it into the landing folder
+    to ingest the events again (ids already accepted count as duplicates).
+    """
     from feedback_ingest.quarantine import Quarantine
 
-    summary = Quarantine(_config().quarantine_dir).summary(reason, limit)
+    store = Quarantine(_config().quarantine_dir)
+    summary = store.summary(reason, limit)
+    if export is not None:
+        if export.is_dir() or not export.parent.is_dir():
+            raise fail(f"--export {export}: name a file in an existing folder")
+        summary["export"] = store.export(export, reason)
     lines = [f"{summary['total']} quarantined events"]
     lines += [f"  {name}: {count}" for name, count in summary["by_reason"].items()]
     for r in summary["records"]:
         lines.append(f"{r['location']}  {r['reason']} at {r['field']}: {r['detail']}")
         lines.append(f"    {r['preview']}")
+    if export is not None:
+        done = summary["export"]
+        left_out = {k: v for k, v in done.items() if k.startswith("left_out")}
+        lines.append(f"exported {done['exported']} events to {done['path']} (left out: {left_out})")
     emit(summary, as_json, "\n".join(lines))
 
 

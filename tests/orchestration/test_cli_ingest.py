@@ -81,3 +81,20 @@ def test_quarantine_shows_counts_and_escaped_previews(rmops_home):
     assert one["total"] == 3  # counts cover everything; the filter picks the records shown
     text = runner.invoke(app, ["quarantine"]).stdout
     assert "3 quarantined events" in text and "bad.jsonl@" in text
+
+
+def test_quarantine_export_writes_the_bytes_for_a_redrive(rmops_home, tmp_path):
+    incoming = rmops_home / "feedback" / "incoming"
+    incoming.mkdir(parents=True)
+    lines = [b'{"event_id": "x", "broken', b"\xff\xfe"]
+    (incoming / "bad.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    invoke("ingest")
+    out = tmp_path / "out.jsonl"
+    shown = invoke("quarantine", "--reason", "invalid_utf8", "--export", str(out))
+    assert shown["export"] == {"path": str(out), "exported": 1}
+    assert out.read_bytes() == b"\xff\xfe\n"
+    text = runner.invoke(app, ["quarantine", "--export", str(out)]).stdout
+    assert f"exported 2 events to {out}" in text and out.read_bytes() == b"\n".join(lines) + b"\n"
+    for where in (tmp_path, tmp_path / "no" / "such.jsonl"):
+        bad = runner.invoke(app, ["quarantine", "--export", str(where)])
+        assert bad.exit_code == 2 and "name a file in an existing folder" in bad.stderr
