@@ -29,6 +29,7 @@ from orchestration.sensors import (
     reward_drift_sensor,
     run_failure_alert_sensor,
 )
+from validation.expectations import DataExpectationsConfig
 
 
 def _secret(name: str) -> str | dg.EnvVar:
@@ -46,6 +47,9 @@ def build_resources(home: Path | None = None) -> dict:
             golden_dir=settings.env_str("RMOPS_GOLDEN_DIR"),
             retrain_min_pairs=settings.env_int("RMOPS_RETRAIN_MIN_PAIRS", 500),
             drift_window=settings.env_int("RMOPS_DRIFT_WINDOW", 500),
+            max_quarantine_share=settings.env_share(
+                "RMOPS_MAX_QUARANTINE_SHARE", DataExpectationsConfig.max_quarantine_share
+            ),
         ),
         "feedback_source": FeedbackSourceResource(
             kind="sql" if sql else "landing",

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from feedback_ingest.config import IngestConfig
+from validation.expectations import DataExpectationsConfig
 
 
 class RmopsHomeResource(dg.ConfigurableResource):
@@ -19,6 +20,8 @@ class RmopsHomeResource(dg.ConfigurableResource):
     golden_dir: str = ""  # folder of golden files; default: `<home>/golden`
     retrain_min_pairs: int = 500  # feedback_volume_sensor threshold (new accepted pairs)
     drift_window: int = 500  # recent production responses scored by the drift report
+    # feedback_events' check warns when one run quarantines more than this share of what it read
+    max_quarantine_share: float = DataExpectationsConfig.max_quarantine_share
 
     @property
     def root(self) -> Path:

@@ -48,6 +48,20 @@ def env_int(name: str, default: int) -> int:
         raise ValueError(f"{name}: expected an integer, got {raw!r}") from None
 
 
+def env_share(name: str, default: float) -> float:
+    """A share in [0, 1] from an environment variable, with an error that names it."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ValueError(f"{name}: expected a number in [0, 1], got {raw!r}")
+    return value
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 

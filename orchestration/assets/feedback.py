@@ -5,8 +5,21 @@ import dagster as dg
 from orchestration.metadata import table_md
 from orchestration.resources import FeedbackSourceResource, RmopsHomeResource
 
+QUARANTINE_CHECK = "quarantine_share_check"
 
-@dg.asset(group_name="feedback", kinds={"python"})
+
+@dg.asset(
+    group_name="feedback",
+    kinds={"python"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            QUARANTINE_CHECK,
+            asset="feedback_events",
+            description="Warns when a run quarantines more than `max_quarantine_share` of the "
+            "events it read: an upstream schema change or a broken producer.",
+        )
+    ],
+)
 def feedback_events(
     context: dg.AssetExecutionContext,
     rmops_home: RmopsHomeResource,
@@ -33,7 +46,25 @@ def feedback_events(
             "accepted_by_type": dict(report.by_type),
             "quarantine_dir": dg.MetadataValue.path(str(config.quarantine_dir)),
             "stage_seconds": dict(report.stage_seconds),  # where the run's time went
-        }
+        },
+        check_results=[_quarantine_share(report, rmops_home.max_quarantine_share)],
+    )
+
+
+def _quarantine_share(report, limit: float) -> dg.AssetCheckResult:
+    """Not blocking: the accepted events are good; the operator needs to see the rest."""
+    share = report.quarantined / report.read if report.read else 0.0
+    top = sorted(report.quarantine_reasons.items(), key=lambda item: -item[1])[:3]
+    return dg.AssetCheckResult(
+        passed=share <= limit,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantine_share": round(share, 4),
+            "limit": limit,
+            "read": report.read,
+            "quarantined": report.quarantined,
+            "top_reasons": ", ".join(f"{name} {n}" for name, n in top) or "none",
+        },
     )
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestration.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,3 +41,17 @@ def test_every_job_and_sensor_resolves(loop_resources):
         "feedback_events", "preference_dataset", "reward_model_candidate",
         "candidate_evaluation", "registered_reward_model", "ppo_handoff", "reward_drift_report",
     }  # fmt: skip
+
+
+def test_quarantine_share_comes_from_the_environment_and_bad_values_are_named(
+    tmp_path, monkeypatch
+):
+    from orchestration.definitions import build_resources
+
+    assert build_resources(tmp_path)["rmops_home"].max_quarantine_share == 0.25
+    monkeypatch.setenv("RMOPS_MAX_QUARANTINE_SHARE", "0.1")
+    assert build_resources(tmp_path)["rmops_home"].max_quarantine_share == 0.1
+    for bad in ("lots", "1.5", "nan", "-0.1"):
+        monkeypatch.setenv("RMOPS_MAX_QUARANTINE_SHARE", bad)
+        with pytest.raises(ValueError, match=r"RMOPS_MAX_QUARANTINE_SHARE: expected a number"):
+            build_resources(tmp_path)

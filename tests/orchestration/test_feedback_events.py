@@ -1,0 +1,52 @@
+"""feedback_events in a real Dagster instance: its quarantine-share check warns, never blocks."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from orchestration.assets.feedback import QUARANTINE_CHECK, feedback_events
+from orchestration.resources import FeedbackSourceResource, RmopsHomeResource
+
+
+def _event(i: int) -> bytes:
+    return json.dumps(
+        {
+            "event_id": f"e{i}",
+            "timestamp": "2026-01-01T00:00:00+00:00",
+            "type": "pairwise",
+            "prompt": f"Question {i}?",
+            "responses": [{"id": "a", "text": "Yes."}, {"id": "b", "text": "No."}],
+            "preference": {"winner": "a"},
+            "annotator": {"id": "h1", "kind": "human"},
+        }
+    ).encode()
+
+
+def _ingest(home, instance, lines: list[bytes], name: str):
+    incoming = home / "feedback" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / name).write_bytes(b"\n".join(lines) + b"\n")
+    resources = {
+        "rmops_home": RmopsHomeResource(home=str(home), max_quarantine_share=0.2),
+        "feedback_source": FeedbackSourceResource(),
+    }
+    result = dg.materialize([feedback_events], resources=resources, instance=instance)
+    assert result.success  # a warning never fails the run
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == QUARANTINE_CHECK
+    return check
+
+
+def test_quarantine_share_check_warns_on_a_broken_producer(rmops_home):
+    with dg.instance_for_test() as instance:
+        good = [_event(i) for i in range(8)]
+        clean = _ingest(rmops_home, instance, [*good, b"{cut"], "a.jsonl")  # 1 of 9 bad
+        assert clean.passed and clean.metadata["quarantine_share"].value == round(1 / 9, 4)
+        renamed = [_event(i).replace(b'"prompt"', b'"promt"') for i in range(10, 13)]
+        broken = _ingest(rmops_home, instance, [_event(20), *renamed, b"{cut"], "b.jsonl")
+        assert not broken.passed and broken.severity == dg.AssetCheckSeverity.WARN
+        meta = {k: v.value for k, v in broken.metadata.items()}
+        assert meta["quarantine_share"] == 0.8 and meta["quarantined"] == 4
+        assert meta["top_reasons"] == "missing_field 3, malformed_json 1"
