@@ -173,7 +173,9 @@ def rating_votes(old_hist: pd.DataFrame, new_hist: pd.DataFrame) -> pa.Table:
     pairs, votes = pairs[votes > 0], votes[votes > 0].to_numpy()
     a_is_lo = (pairs["text_a"] < pairs["text_b"]).to_numpy()
     a, b = pairs["text_a"].to_numpy(), pairs["text_b"].to_numpy()
-    ids = _joined_lists(id_lists, pairs["row_a"].to_numpy(), pairs["row_b"].to_numpy())
+    ids = unique_id_lists(
+        _joined_lists(id_lists, pairs["row_a"].to_numpy(), pairs["row_b"].to_numpy())
+    )
     columns = {
         "prompt": pairs["prompt"].to_numpy(),
         "lo": np.where(a_is_lo, a, b),
@@ -291,8 +293,21 @@ def _merged_id_lists(lists_of, order, starts, sizes) -> tuple[np.ndarray, pa.Arr
     group_of[order] = np.repeat(np.arange(len(starts)), sizes)
     rows = np.flatnonzero(sizes[group_of] > 1)
     flat, offsets = _list_parts(lists_of(rows))
-    owner = pa.array(np.repeat(group_of[rows], np.diff(offsets)))
-    pairs = pa.table({"group": owner, "id": flat})
+    owner = np.searchsorted(multi, np.repeat(group_of[rows], np.diff(offsets)))
+    return multi, _unique_sorted_lists(flat, owner, len(multi))
+
+
+def unique_id_lists(lists: pa.ListArray) -> pa.ListArray:
+    """Each row's ids deduplicated and sorted (a rating vote joins the ids of its two rated
+    texts, and one event often rated both)."""
+    flat, offsets = _list_parts(lists)
+    owner = np.repeat(np.arange(len(lists)), np.diff(offsets))
+    return _unique_sorted_lists(flat, owner, len(lists))
+
+
+def _unique_sorted_lists(flat: pa.Array, owner: np.ndarray, n: int) -> pa.ListArray:
+    """List i: the values of `flat` whose `owner` is i, deduplicated and sorted."""
+    pairs = pa.table({"group": pa.array(owner, pa.int64()), "id": flat})
     pairs = pairs.take(pc.sort_indices(pairs, [("group", "ascending"), ("id", "ascending")]))
     group, values = pairs["group"].to_numpy(), pairs["id"]
     repeat = np.zeros(len(group), bool)  # an id met before in its group
@@ -300,6 +315,5 @@ def _merged_id_lists(lists_of, order, starts, sizes) -> tuple[np.ndarray, pa.Arr
         same_id = pc.equal(values.slice(1), values.slice(0, len(group) - 1))
         repeat[1:] = (group[1:] == group[:-1]) & same_id.to_numpy(zero_copy_only=False)
     group, values = group[~repeat], values.filter(pa.array(~repeat))
-    counts = np.bincount(np.searchsorted(multi, group), minlength=len(multi))
-    offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
-    return multi, pa.ListArray.from_arrays(offsets, values.combine_chunks().cast(pa.string()))
+    offsets = pa.array(np.r_[0, np.cumsum(np.bincount(group, minlength=n))].astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, values.combine_chunks().cast(pa.string()))

@@ -108,7 +108,8 @@ def test_rating_votes_count_every_pair_with_a_new_rating(ratings):
         return
     votes = cp.rating_votes(hist_of(old), hist_of(new)).to_pylist()
     got = {
-        (v["prompt"], v["lo"], v["hi"]): [v["votes_lo"], v["votes_hi"], set(v["event_ids"])]
+        (v["prompt"], v["lo"], v["hi"]): [v["votes_lo"], v["votes_hi"], v["event_ids"]]
         for v in votes
     }
-    assert len(got) == len(votes) and got == expected
+    expected = {key: [lo, hi, sorted(ids)] for key, (lo, hi, ids) in expected.items()}
+    assert len(got) == len(votes) and got == expected  # ids: each once, sorted
