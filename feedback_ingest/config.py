@@ -42,6 +42,10 @@ class IngestConfig:
     memory stays bounded by bytes, not only by `batch_size` events."""
     sql_batch_size: int = 10_000
     """Rows fetched per query from a SQL source (more when rows share a watermark value)."""
+    max_build_events: int = 500_000
+    """New events compiled into one dataset version. A larger backlog (a backfill) becomes
+    several versions, each an incremental build on the one before: a build holds about 3-4x
+    the text of the events it compiles, so its memory is bounded by this, not by the backlog."""
 
     def __post_init__(self) -> None:
         self.home = Path(self.home)
@@ -51,7 +55,7 @@ class IngestConfig:
                 raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_responses < 2:
             raise ValueError("IngestConfig.max_responses must be >= 2")
-        for name in ("batch_size", "sql_batch_size", "max_batch_bytes"):
+        for name in ("batch_size", "sql_batch_size", "max_batch_bytes", "max_build_events"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= float(self.val_fraction) < 1.0:

@@ -78,6 +78,8 @@ def preference_dataset(context: dg.AssetExecutionContext, rmops_home: RmopsHomeR
     context.add_output_metadata(
         {
             "dataset_version": report.version or "none",
+            # a backlog past max_build_events makes several versions in one run
+            "versions_created": ", ".join(report.versions) or "none",
             "created": report.created,
             "parent": report.parent or "none",
             "pairs_train": counts.get("train", 0),

@@ -73,6 +73,8 @@ def ingest(
     snapshot = build_snapshot(config)
     result = {"ingest": report.to_dict(), "snapshot": snapshot.to_dict()}
     state = "new version" if snapshot.created else "no new events; latest version"
+    if len(snapshot.versions) > 1:  # a backlog past max_build_events
+        state = f"new versions {', '.join(snapshot.versions[:-1])} and"
     text = (
         f"read {report.read}: accepted {report.accepted}, duplicate {report.duplicate}, "
         f"quarantined {report.quarantined} {report.quarantine_reasons or ''}\n"

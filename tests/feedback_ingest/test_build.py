@@ -231,3 +231,30 @@ def test_batched_hashes_match_the_schema():
             assert pair_ids(values, chosen, rejected).to_pylist() == [
                 pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)
             ]
+
+
+def test_a_backlog_past_max_build_events_becomes_versions_equal_to_one_build(tmp_path):
+    chunked = IngestConfig(home=tmp_path / "chunked", batch_size=300, max_build_events=700)
+    whole = IngestConfig(home=tmp_path / "whole", batch_size=300)
+    for config in (chunked, whole):
+        write_simulated(config, 2000, seed=3)
+        ingest_feedback(config)
+    many, one = build_snapshot(chunked), build_snapshot(whole)
+    assert one.versions == ["v000001"] and len(many.versions) >= 3
+    assert many.version == many.versions[-1] and many.parent is None
+    for earlier, later in zip(many.versions, many.versions[1:], strict=False):
+        assert snap.read_manifest(chunked.datasets_root, later)["parent"] == earlier
+        assert snap.read_manifest(chunked.datasets_root, earlier)["counts"]["new_events"] <= 700
+    a, b = (
+        pairs_of(c, r.version).sort_values("pair_id") for c, r in ((chunked, many), (whole, one))
+    )
+    a, b = (
+        f.reset_index(drop=True).map(
+            lambda v: tuple(v) if hasattr(v, "__len__") and not isinstance(v, str) else v
+        )
+        for f in (a, b)
+    )
+    pd.testing.assert_frame_equal(a, b)
+    for key in ("total", "train", "val", "new_events", "ties", "by_type", "undecided"):
+        assert many.counts[key] == one.counts[key], key
+    assert build_snapshot(chunked).created is False  # nothing left over

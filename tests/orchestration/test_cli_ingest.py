@@ -98,3 +98,18 @@ def test_quarantine_export_writes_the_bytes_for_a_redrive(rmops_home, tmp_path):
     for where in (tmp_path, tmp_path / "no" / "such.jsonl"):
         bad = runner.invoke(app, ["quarantine", "--export", str(where)])
         assert bad.exit_code == 2 and "name a file in an existing folder" in bad.stderr
+
+
+def test_ingest_names_every_version_a_backlog_made(rmops_home, monkeypatch):
+    from feedback_ingest.config import IngestConfig
+    from orchestration.cli import ingest_commands
+
+    def small_builds(golden=None):
+        return IngestConfig(home=rmops_home, batch_size=100, max_build_events=150)
+
+    monkeypatch.setattr(ingest_commands, "_config", small_builds)
+    invoke("simulate", "--events", "300", "--seed", "4")  # 3 parts of < 100 accepted events
+    text = runner.invoke(app, ["ingest"]).stdout
+    assert "new versions v000001, v000002 and v000003: " in text
+    listed = [v["version"] for v in invoke("datasets", "list")["versions"]]
+    assert listed == ["v000001", "v000002", "v000003"]
