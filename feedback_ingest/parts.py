@@ -24,8 +24,11 @@ from feedback_ingest.schema import PAIR_SCHEMA, SPLITS
 from feedback_ingest.wide import narrowed, widened
 
 MAX_PARTS = 32
-"""More parts than this in a split and the new version compacts the split into one part, so
-reads stay cheap; the full rewrite then happens once per ~MAX_PARTS incremental versions."""
+"""More parts than this in a split and the new version merges its smallest parts, so reads stay
+cheap; the rewrite then happens once per ~MAX_PARTS incremental versions."""
+MAX_COMPACT_BYTES = 512 * 1024 * 1024
+"""Uncompressed bytes that one compaction merges at most: it never reads a whole large split
+into memory (a split of parts this big simply keeps more than MAX_PARTS of them)."""
 # Dictionary pages only pay for the low-cardinality columns; on unique texts they cost time.
 _DICTIONARY_COLUMNS = ["annotator_kind", "split"]
 _IDS = ["pair_id", "prompt_hash"]
@@ -122,13 +125,39 @@ def _parent_index(parent_dir: Path | None, files: dict[str, list[Path]]) -> dict
 
 
 def compact(plan: SplitPlan) -> SplitPlan:
-    """The split as one part when it has grown past MAX_PARTS parts."""
-    if len(plan.linked) + len(plan.written) <= MAX_PARTS:
+    """When the split has grown past MAX_PARTS parts: its smallest parts merged into one, up to
+    MAX_COMPACT_BYTES in all; the other parts stay as they are (linked parts not even read)."""
+    n_linked = len(plan.linked)
+    if n_linked + len(plan.written) <= MAX_PARTS:
         return plan
-    tables = [widened(_read_part(p)) for p in plan.linked] + plan.written
-    merged = SplitPlan()
+    sizes = [_part_bytes(p) for p in plan.linked] + [t.nbytes for t in plan.written]
+    chosen, total = set(), 0
+    for i in sorted(range(len(sizes)), key=sizes.__getitem__):
+        if total + sizes[i] > MAX_COMPACT_BYTES:
+            break
+        chosen.add(i)
+        total += sizes[i]
+    if len(chosen) < 2:
+        return plan
+    merged, tables = SplitPlan(), []
+    for i, (path, keys) in enumerate(zip(plan.linked, plan.linked_keys, strict=True)):
+        if i in chosen:
+            tables.append(widened(_read_part(path)))
+        else:
+            merged.link(path, keys)
+    for i, table in enumerate(plan.written, start=n_linked):
+        if i in chosen:
+            tables.append(table)
+        else:
+            merged.add_table(table)
     merged.add_table(pa.concat_tables(tables))
     return merged
+
+
+def _part_bytes(path: Path) -> int:
+    """A part's uncompressed size, from its footer (nothing else is read)."""
+    meta = pq.ParquetFile(path).metadata
+    return sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
 
 
 def materialise(

@@ -90,6 +90,29 @@ def test_many_versions_compact_into_one_part(tmp_path, monkeypatch):
     )
 
 
+def test_compaction_merges_only_small_parts_within_its_byte_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(parts, "MAX_PARTS", 2)
+    step, whole = IngestConfig(home=tmp_path / "step"), IngestConfig(home=tmp_path / "whole")
+    batches = [events_for(PROMPTS[:40], "big")]
+    small = [f"Small question {i}?" for i in range(12)]
+    batches += [events_for(small[4 * i : 4 * i + 4], f"small{i}") for i in range(3)]
+    build(step, batches[0], "0.jsonl")
+    (big,) = parts.split_files(step.datasets_root / "v000001", "train")
+    monkeypatch.setattr(parts, "MAX_COMPACT_BYTES", parts._part_bytes(big) - 1)
+    for i, batch in enumerate(batches[1:], start=1):
+        report = build(step, batch, f"{i}.jsonl")
+        assert_hashes_true(step, report.version)
+    files = parts.split_files(step.datasets_root / "v000004", "train")
+    assert len(files) == 2 and big.name in [f.name for f in files]  # only the small ones merged
+    kept = next(f for f in files if f.name == big.name)
+    assert kept.stat().st_ino == big.stat().st_ino  # the big part was linked, never rewritten
+    build(whole, [e for batch in batches for e in batch], "all.jsonl")
+    pd.testing.assert_frame_equal(
+        rows(step, "v000004").drop(columns="first_seen"),
+        rows(whole, "v000001").drop(columns="first_seen"),
+    )
+
+
 def test_a_version_with_single_file_splits_reads_and_extends(tmp_path):
     config = IngestConfig(home=tmp_path)
     build(config, events_for(PROMPTS[:20], "one"), "a.jsonl")
