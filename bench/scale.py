@@ -17,17 +17,21 @@ from pathlib import Path
 
 from load import run_child
 
+from feedback_ingest.config import IngestConfig
+
+MAX_BUILD_EVENTS = IngestConfig.max_build_events
+
 BUILD = """
 from feedback_ingest.build import build_snapshot
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
-config = IngestConfig(home=sys.argv[1])
+config = IngestConfig(home=sys.argv[1]CONFIG)
 ingest = ingest_feedback(config)
 snapshot = build_snapshot(config)
 result = {"ingest": ingest.seconds, "ingest_stages": ingest.stage_seconds,
           "accepted": ingest.accepted, "snapshot": snapshot.seconds,
           "snapshot_stages": snapshot.stage_seconds, "counts": snapshot.counts,
-          "path": snapshot.path}
+          "path": snapshot.path, "versions": snapshot.versions}
 """
 
 
@@ -75,22 +79,26 @@ def check(path: str, n: int) -> int:
     return rows
 
 
-def measure(n: int, chars: int) -> dict:
-    """A first build over `n` events, then an incremental one: +1% new pairs and 1% repeated
-    judgments of existing pairs (their parent part is rewritten)."""
+def measure(n: int, chars: int, max_build_events: int | None = None) -> dict:
+    """A first build over `n` events, then (with the default `max_build_events`) an incremental
+    one: +1% new pairs and 1% repeated judgments of existing pairs (their part is rewritten)."""
+    extra = f", max_build_events={max_build_events}" if max_build_events else ""
+    build = BUILD.replace("CONFIG", extra)
     with tempfile.TemporaryDirectory(prefix="rmops-scale-") as tmp:
         home = Path(tmp) / "home"
         incoming = home / "feedback" / "incoming"
         text_bytes = write_events(incoming, range(n), chars, "first")
-        out = run_child(BUILD, home)
+        out = run_child(build, home)
         result = out["result"]
         assert result["accepted"] == n, result
         first = {**result, "rows": check(result["path"], n), "text_gb": text_bytes / 1e9,
                  "peak_gib": out["peak_mib"] / 1024}  # fmt: skip
+        if max_build_events:
+            return first
         step = max(n // 100, 1)
         write_events(incoming, range(n, n + step), chars, "new")
         write_events(incoming, range(0, n, 100), chars, "again")
-        out = run_child(BUILD, home)
+        out = run_child(build, home)
         result = out["result"]
         assert result["counts"]["new_pairs"] == step, result["counts"]
         check(result["path"], n + step)
@@ -108,8 +116,15 @@ def main() -> None:
     for size, r in runs.items():
         print(f"{size:>9,} events, {r['text_gb']:.2f} GB of response text: ingest "
               f"{r['ingest']:.1f} s ({r['ingest_stages']}), snapshot {r['snapshot']:.1f} s "
-              f"({r['snapshot_stages']}); {r['rows']:,} pairs checked; peak RSS "
-              f"{r['peak_gib']:.1f} GiB")  # fmt: skip
+              f"({r['snapshot_stages']}) into {', '.join(r['versions'])}; {r['rows']:,} pairs "
+              f"checked; peak RSS {r['peak_gib']:.1f} GiB")  # fmt: skip
+    if args.events > MAX_BUILD_EVENTS:  # the baseline: the whole backlog in one version
+        one, big = measure(args.events, args.chars, max_build_events=args.events), runs[args.events]
+        ratio = one["peak_gib"] / big["peak_gib"]
+        print(f"the same {args.events:,} events in one version: snapshot {one['snapshot']:.1f} s, "
+              f"peak RSS {one['peak_gib']:.1f} GiB; in versions of <= {MAX_BUILD_EVENTS:,} "
+              f"(the default): snapshot {big['snapshot']:.1f} s, peak RSS "
+              f"{big['peak_gib']:.1f} GiB = {ratio:.1f}x less")  # fmt: skip
     for size, r in runs.items():
         inc = r["incremental"]
         share = (inc["ingest"] + inc["snapshot"]) / (r["ingest"] + r["snapshot"])
