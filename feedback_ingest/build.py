@@ -121,6 +121,7 @@ def _combined(reports: list[SnapshotReport]) -> SnapshotReport:
     this build added summed over all of them."""
     last = reports[-1]
     if len(reports) > 1:
+        last.counts = dict(last.counts)  # the version's manifest keeps its own counts
         for key in _SUMMED:
             last.counts[key] = sum(r.counts[key] for r in reports)
         by_type: Counter[str] = Counter()
