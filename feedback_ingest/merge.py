@@ -90,6 +90,7 @@ def _read_votes(path: Path) -> pa.Table:
 
 
 def read_hist(path: Path) -> pd.DataFrame:
+    """A version's rating histogram (`state/ratings.parquet`; empty when there is none)."""
     if not path.is_file():
         return cp.empty_hist()
     frame = pq.read_table(path).to_pandas()
@@ -98,6 +99,7 @@ def read_hist(path: Path) -> pd.DataFrame:
 
 
 def write_state(data: pa.Table | pd.DataFrame, path: Path) -> None:
+    """Write a version's build state (undecided votes, rating histogram) as Parquet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data.reset_index(drop=True), preserve_index=False)
