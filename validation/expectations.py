@@ -227,9 +227,11 @@ def _outcome(result: Any) -> ExpectationOutcome:
     )
 
 
-def _share_outcomes(
+def share_outcomes(
     counts: Mapping[str, int], config: DataExpectationsConfig
 ) -> list[ExpectationOutcome]:
+    """The tie and quarantine shares of `counts` ('events' plus 'ties' and/or 'quarantined')
+    against their limits; nothing to judge without events."""
     events = counts.get("events")
     if not events:
         return []
@@ -276,7 +278,7 @@ def validate_pairs(
     expectations = _schema_expectations(present, config)
     expectations += _content_expectations(present, config, set(golden_prompt_hashes))
     results = _run_gx(frame, expectations)
-    results += _share_outcomes(counts or {}, config)
+    results += share_outcomes(counts or {}, config)
     failed = sum(not r.success for r in results)
     summary_counts = {"rows": len(frame), "expectations": len(results), "failed": failed}
     return DataValidationResult(passed=failed == 0, results=results, counts=summary_counts)
