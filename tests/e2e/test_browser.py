@@ -59,6 +59,7 @@ def _ui_env(home: Path) -> dict[str, str]:
     """The environment `rmops ui` gives its servers: the demo's home, never an outside store."""
     env = {**os.environ, "RMOPS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     env.pop("MLFLOW_TRACKING_URI", None)
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     return env
 
 
@@ -122,6 +123,7 @@ def mlflow_ui(demo_run, tmp_path_factory) -> Iterator[str]:
     home, _ = demo_run
     port = free_port()
     cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "1",
            "--backend-store-uri", f"sqlite:///{(home / 'mlflow.db').as_posix()}",
            "--default-artifact-root", (home / "mlartifacts").as_posix()]  # fmt: skip
     log = tmp_path_factory.mktemp("mlflow-ui") / "server.log"
