@@ -56,7 +56,11 @@ class MlflowServer:
                    "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                    "--artifacts-destination", str(self.root / "artifacts")]  # fmt: skip
         log = open(self.root / "server.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(command, stdout=log, stderr=log, start_new_session=True)
+        # As `rmops ui` runs it: no GenAI job runners (six more processes importing mlflow).
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        self.proc = subprocess.Popen(
+            command, stdout=log, stderr=log, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
