@@ -155,11 +155,16 @@ def quarantine(
     """
     from feedback_ingest.quarantine import Quarantine
 
-    store = Quarantine(_config().quarantine_dir)
+    config = _config()
+    store = Quarantine(config.quarantine_dir)
     summary = store.summary(reason, limit)
     if export is not None:
         if export.is_dir() or not export.parent.is_dir():
             raise fail(f"--export {export}: name a file in an existing folder")
+        if export.resolve().is_relative_to(config.incoming_dir.resolve()):
+            # Unfixed, the events would be ingested and quarantined again (counted twice).
+            raise fail(f"--export {export}: is in the landing folder; write it elsewhere, "
+                       "fix the events, then move the file there")  # fmt: skip
         summary["export"] = store.export(export, reason)
     lines = [f"{summary['total']} quarantined events"]
     lines += [f"  {name}: {count}" for name, count in summary["by_reason"].items()]

@@ -98,6 +98,10 @@ def test_quarantine_export_writes_the_bytes_for_a_redrive(rmops_home, tmp_path):
     for where in (tmp_path, tmp_path / "no" / "such.jsonl"):
         bad = runner.invoke(app, ["quarantine", "--export", str(where)])
         assert bad.exit_code == 2 and "name a file in an existing folder" in bad.stderr
+    landing = incoming / "again.jsonl"  # unfixed, it would quarantine them again
+    bad = runner.invoke(app, ["quarantine", "--export", str(landing)])
+    assert bad.exit_code == 2 and "is in the landing folder" in bad.stderr
+    assert sorted(p.name for p in incoming.iterdir()) == ["bad.jsonl"]
 
 
 def test_ingest_names_every_version_a_backlog_made(rmops_home, monkeypatch):
