@@ -116,9 +116,21 @@ def _preference(kind: str, pref: _Preference, ids: list[str]) -> dict | None:
     return out
 
 
+def _utf8(raw: bytes) -> bool:
+    """Whether all of `raw` is UTF-8: msgspec checks only the fields it decodes, and skips
+    unknown ones unread, where the reference rejects any invalid byte."""
+    if raw.isascii():
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def fast_record(raw: bytes, limits: Limits) -> dict | None:
     """The accepted-event record of `raw`, or None: "ask the reference validator"."""
-    if len(raw) > limits.max_event_bytes or _SUSPECT.search(raw):
+    if len(raw) > limits.max_event_bytes or _SUSPECT.search(raw) or not _utf8(raw):
         return None
     try:
         event = _DECODER.decode(raw)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from fi_helpers import event
+from fi_helpers import event, write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import _SUSPECT, fast_record
+from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
 
 LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
@@ -87,6 +89,23 @@ def test_each_violation_names_reason_and_field(path, value, reason, field):
 )
 def test_raw_level_problems(raw, reason):
     assert verdict(raw)[0] == reason
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "ranking"])
+def test_invalid_utf8_outside_the_known_fields_is_still_quarantined(tmp_path, kind):
+    """msgspec skips unknown fields unread: the per-line fast path must still refuse a line that
+    the reference rejects for a byte there (it accepted such lines before)."""
+    e = event("e1", kind, preference={"order": ["b", "a"]} if kind == "ranking" else None)
+    good = json.dumps(e).encode()
+    lines = [good.replace(b'"annotator"', b'"note": "caf\xe9", "annotator"'),  # in a value
+             good.replace(b'"annotator"', b'"n\x97te": 1, "annotator"')]  # in a key # fmt: skip
+    for raw in lines:
+        assert verdict(raw)[0] == "invalid_utf8"
+        assert fast_record(raw, LIMITS) is None
+    config = IngestConfig(home=tmp_path)
+    write_jsonl(config.incoming_dir / "bad.jsonl", lines)
+    report = ingest_feedback(config)
+    assert (report.accepted, report.quarantine_reasons) == (0, {"invalid_utf8": 2})
 
 
 def test_ranking_and_rating_preferences():
