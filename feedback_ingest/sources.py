@@ -22,6 +22,7 @@ from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 
 JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+_BOM = b"\xef\xbb\xbf"  # the UTF-8 byte order mark some Windows tools write at a file's start
 
 
 def _row_to_record(row: dict, location: str) -> RawRecord:
@@ -105,6 +106,8 @@ class LandingFolderSource:
             opener = gzip.open if path.name.endswith(".gz") else open
             try:
                 with opener(path, "rb") as handle:
+                    if offset == 0 and handle.read(len(_BOM)) == _BOM:
+                        offset = len(_BOM)  # not part of the first event (RFC 8259, 8.1)
                     handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
                     lines = LineReader(handle, self.max_line_bytes)
                     while True:

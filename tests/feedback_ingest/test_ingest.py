@@ -154,6 +154,22 @@ def test_parquet_and_gzip_files(tmp_path):
     assert (report.read, report.accepted) == (3, 3), report
 
 
+def test_a_byte_order_mark_opening_a_file_is_not_part_of_its_first_event(tmp_path):
+    import gzip
+
+    config = IngestConfig(home=tmp_path)
+    bom, lines = b"\xef\xbb\xbf", [json.dumps(event(f"e{i}")).encode() for i in range(3)]
+    body = bom + lines[0] + b"\n" + bom + lines[1] + b"\n" + lines[2] + b"\n"
+    config.incoming_dir.mkdir(parents=True)
+    (config.incoming_dir / "a.jsonl").write_bytes(body)
+    with gzip.open(config.incoming_dir / "b.jsonl.gz", "wb") as handle:
+        handle.write(bom + json.dumps(event("g1")).encode() + b"\n")
+    report = ingest_feedback(config)
+    assert (report.read, report.accepted) == (4, 3)  # e0, e2, g1
+    assert report.quarantine_reasons == {"malformed_json": 1}  # a mark inside the file is not
+    assert ingest_feedback(config).read == 0
+
+
 def test_a_flat_parquet_file_stores_the_same_records_as_jsonl(tmp_path):
     """JSONL lines take the batched lane and the fast path; table rows take the reference
     validator: simulated traffic (all types, chat prompts, ties) must be stored identically."""
