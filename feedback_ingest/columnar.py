@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feedback_ingest.fast import _DECODER
+from feedback_ingest.fast import _DECODER, _utf8
 from feedback_ingest.fast import _prompt as _chat_prompt
 from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
 from feedback_ingest.store import EVENT_SCHEMA
@@ -66,11 +66,7 @@ def _screened(lines: list[bytes], limits: Limits) -> np.ndarray:
     if hits:
         ok[np.searchsorted(ends, np.array(hits), side="right")] = False
     if not _valid_utf8(blob):  # msgspec skips unknown fields unchecked; the reference does not
-        for i, line in enumerate(lines):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                ok[i] = False
+        ok &= np.fromiter(map(_utf8, lines), bool, len(lines))
     return ok
 
 
