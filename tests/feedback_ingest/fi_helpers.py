@@ -5,6 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
+
+LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
+"""Small limits, so that tests reach every bound with short events."""
+
+
+def reference(raw: bytes) -> dict | None:
+    """The reference validator's record of `raw` under LIMITS, or None when it rejects it."""
+    try:
+        return validate_event(parse_raw(raw, LIMITS), LIMITS)
+    except EventRejected:
+        return None
+
 
 def event(
     event_id: str,

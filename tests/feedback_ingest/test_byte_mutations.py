@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 
+from fi_helpers import LIMITS, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedback_ingest.columnar import validate_lines
 from feedback_ingest.fast import fast_record
 from feedback_ingest.store import events_table
-from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
 
-LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
 PREFERENCES = {"pairwise": {"winner": "a"}, "ranking": {"order": ["b", "a"]},
                "rating": {"scores": {"a": 1, "b": 2.5}}}  # fmt: skip
 
@@ -58,13 +57,6 @@ def _mutated(template: bytes, edits: list[tuple[float, bytes]]) -> bytes:
     return bytes(line).replace(b"\n", b" ")
 
 
-def _reference(raw: bytes) -> dict | None:
-    try:
-        return validate_event(parse_raw(raw, LIMITS), LIMITS)
-    except EventRejected:
-        return None
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(TEMPLATES), _edits), min_size=1, max_size=8))
 def test_no_path_accepts_what_the_reference_rejects(batch):
@@ -72,10 +64,10 @@ def test_no_path_accepts_what_the_reference_rejects(batch):
     for line in lines:
         fast = fast_record(line, LIMITS)
         if fast is not None:
-            expected = _reference(line)
+            expected = reference(line)
             assert expected is not None, line
             assert events_table([fast]).equals(events_table([expected])), line
     table, accepted, _ = validate_lines(lines, LIMITS)
-    expected = [_reference(lines[i]) for i in accepted.tolist()]
+    expected = [reference(lines[i]) for i in accepted.tolist()]
     assert None not in expected
     assert table.equals(events_table(expected))

@@ -8,7 +8,7 @@ from contextlib import suppress
 
 import numpy as np
 import pyarrow.parquet as pq
-from fi_helpers import event, write_jsonl
+from fi_helpers import LIMITS, event, reference, write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,22 +16,7 @@ from feedback_ingest.columnar import _timestamps, validate_lines
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.store import events_table
-from feedback_ingest.validate import (
-    EventRejected,
-    Limits,
-    parse_raw,
-    parse_timestamp,
-    validate_event,
-)
-
-LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
-
-
-def reference(raw: bytes) -> dict | None:
-    try:
-        return validate_event(parse_raw(raw, LIMITS), LIMITS)
-    except EventRejected:
-        return None
+from feedback_ingest.validate import parse_timestamp
 
 
 def set_path(e: dict, path: str, value: object) -> dict:
