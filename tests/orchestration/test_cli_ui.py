@@ -74,6 +74,7 @@ def test_ui_serves_both_and_a_stop_signal_ends_every_process(rmops_home, tmp_pat
         assert _get(f"http://127.0.0.1:{mlflow_port}/health") == b"OK"
         commands = [" ".join(child.cmdline()) for child in psutil.Process(proc.pid).children(True)]
         assert not [c for c in commands if "huey_consumer" in c], "MLflow's job runners started"
+        assert [c for c in commands if " server " in c and " --workers 1 " in c], commands
     finally:
         proc.send_signal(stop)  # Ctrl-C (even started as a background job), or a supervisor's
         code = proc.wait(timeout=150)  # the stop stages grant 35 s of grace; a busy box needs more
