@@ -22,7 +22,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
@@ -127,7 +126,8 @@ def main() -> None:
     n = len(responses)
     print(
         f"{n} responses, MiniLM, max_length {MAX_LENGTH}, batch {args.batch_size}, "
-        f"device {scorer.device}, torch threads {torch.get_num_threads()}"
+        f"device {scorer.device}, torch threads {torch.get_num_threads()}, "
+        f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', '(unset: on)')}"
     )
     print(f"RewardScorer (sorted, dynamic padding): {n / ours_s:.1f} responses/s")
     print(f"naive (input order, padded to max_length): {n / naive_s:.1f} responses/s")

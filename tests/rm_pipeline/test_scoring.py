@@ -39,7 +39,10 @@ def test_sorted_batches_match_unsorted_ones(scorer, texts):
     pad = scorer.model.config.pad_token_id
     sorted_ = score_token_ids(scorer.model, ids, pad, batch_size=7)
     unsorted = score_token_ids(scorer.model, ids, pad, batch_size=7, sort_by_length=False)
+    unpadded = score_token_ids(scorer.model, ids, pad, batch_size=1)
     np.testing.assert_allclose(sorted_, unsorted, atol=1e-5)
+    np.testing.assert_allclose(sorted_, unpadded, atol=1e-5)
+    assert len({len(x) for x in ids}) > 1  # unsorted batches of 7 do pad
     with pytest.raises(ValueError, match="batch_size"):
         score_token_ids(scorer.model, ids, pad, batch_size=0)
 

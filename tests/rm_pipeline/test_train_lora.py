@@ -39,10 +39,11 @@ def test_lora_run_exports_a_merged_model_with_identical_rewards(tiny_backbone_di
     base = AutoModelForSequenceClassification.from_pretrained(tiny_backbone_dir)
     assert not torch.equal(base.classifier.weight, merged.classifier.weight)  # head trained
 
-    scorer = RewardScorer.load(result.export_dir)
+    # On CPU in fp32, like the adapter below (on CUDA the scorer would use bf16 autocast).
+    scorer = RewardScorer.load(result.export_dir, device="cpu")
     prompts, responses = list(val["prompt"]) * 2, list(val["chosen"]) + list(val["rejected"])
     exported = scorer.score_raw(prompts, responses)
-    again = RewardScorer.load(result.export_dir).score_raw(prompts, responses)
+    again = RewardScorer.load(result.export_dir, device="cpu").score_raw(prompts, responses)
     assert np.array_equal(exported, again)
 
     # The unmerged adapter checkpoint (what Trainer saved) scores the same as the merged export.
