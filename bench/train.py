@@ -1,9 +1,10 @@
 """Training benchmark: rm_pipeline's trainer vs TRL's RewardTrainer, measured in one run.
 
 Same backbone (bundled MiniLM), same pairs (harmless-feedback-pool), same learning rate and
-linear schedule with warmup, max_length 256, batch 8, one epoch; TRL otherwise at its defaults
-(bf16 autocast, gradient checkpointing, drops pairs over max_length). Prints pairs/s of each
-(pairs actually trained), the ratio, and pairwise accuracy on harmless-golden for both.
+linear schedule with warmup, max_length 256, batch 8 (--batch), one epoch; TRL otherwise at its
+defaults (bf16 autocast, gradient checkpointing, drops pairs over max_length).
+Prints pairs/s of each (pairs actually trained), the ratio, and pairwise accuracy on
+harmless-golden for both.
 On CUDA it also prints tokens/s and bf16 MFU.
 
     python bench/train.py                 # full run (~10 min on 2 CPU cores)
@@ -32,7 +33,6 @@ from rm_pipeline.pairs_io import read_pairs_jsonl  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf"
 MAX_LENGTH = 256
-BATCH = 8
 
 
 class TrainClock:
@@ -87,7 +87,7 @@ def run_ours(train: pd.DataFrame, golden: pd.DataFrame, args, workdir: Path) -> 
     config = TrainConfig(
         backbone=default_backbone(),
         max_length=MAX_LENGTH,
-        per_device_batch_size=BATCH,
+        per_device_batch_size=args.batch,
         num_epochs=1,
         learning_rate=args.lr,
         warmup_ratio=args.warmup,
@@ -131,7 +131,7 @@ def run_trl(train: pd.DataFrame, golden: pd.DataFrame, args, workdir: Path) -> d
     config = RewardConfig(
         output_dir=str(workdir / "trl"),
         max_length=MAX_LENGTH,
-        per_device_train_batch_size=BATCH,
+        per_device_train_batch_size=args.batch,
         num_train_epochs=1,
         learning_rate=args.lr,
         lr_scheduler_type="linear",
@@ -183,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="train on the first N pairs")
     parser.add_argument("--golden-limit", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=8, help="per-device batch, both trainers")
     parser.add_argument("--lr", type=float, default=TrainConfig.learning_rate)
     parser.add_argument("--warmup", type=float, default=TrainConfig.warmup_ratio)
     parser.add_argument("--seed", type=int, default=42)
@@ -212,7 +213,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     print(
         f"pairs: {len(train)} train, {len(golden)} golden; MiniLM, max_length {MAX_LENGTH}, "
-        f"batch {BATCH}, lr {args.lr}, warmup {args.warmup}, 1 epoch; "
+        f"batch {args.batch}, lr {args.lr}, warmup {args.warmup}, 1 epoch; "
         f"torch threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}"
     )
     results = {}

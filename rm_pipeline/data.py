@@ -124,12 +124,16 @@ class PairCollator:
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    max_width: int | None = None
+    """Rounding up to `pad_to_multiple_of` stops here (the truncation length: past it a model
+    may have no position embeddings); a longer batch is never cut."""
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences = [f["chosen_ids"] for f in features] + [f["rejected_ids"] for f in features]
-        width = max(len(s) for s in sequences)
+        width = longest = max(len(s) for s in sequences)
         if self.pad_to_multiple_of:
             width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
+            width = max(longest, min(width, self.max_width or width))
         input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, ids in enumerate(sequences):

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rm_pipeline.card import RewardCard, verify_folder
+from rm_pipeline.perf import CUDA_PAD_MULTIPLE, attention_for
 from rm_pipeline.rendering import encode_pairs
 
 
@@ -56,17 +57,25 @@ def _fp32_head(model: Any, device: str, enabled: bool):
 
 
 def _padded_batches(
-    sequences: Sequence[Sequence[int]], lengths: np.ndarray, order: np.ndarray, size: int, pad: int
+    sequences: Sequence[Sequence[int]],
+    lengths: np.ndarray,
+    order: np.ndarray,
+    size: int,
+    pad: int,
+    multiple: int,
 ):
     """Yield (input ids, attention mask) int64 arrays for `order`'s rows, `size` at a time, each
-    padded to its longest row. Built with numpy from one flat copy of the ids: per-row tensor
-    writes cost more than the model itself on a GPU."""
+    padded to its longest row rounded up to `multiple`, but never past the longest row of all (a
+    width every row was truncated to fit). Built with numpy from one flat copy of the ids:
+    per-row tensor writes cost more than the model itself on a GPU."""
     flat = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int64)
     flat = np.append(flat, pad)  # a safe target for the gather below when a row is empty
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    cap = int(lengths.max(initial=1))
     for begin in range(0, len(order), size):
         idx = order[begin : begin + size]
-        columns = np.arange(max(int(lengths[idx].max()), 1))
+        longest = max(int(lengths[idx].max()), 1)
+        columns = np.arange(max(longest, min(-(-longest // multiple) * multiple, cap)))
         mask = columns < lengths[idx, None]
         ids = np.where(mask, flat[np.where(mask, starts[idx, None] + columns, len(flat) - 1)], pad)
         yield ids, mask.astype(np.int64)
@@ -98,8 +107,10 @@ def score_token_ids(
     model.eval()
     try:
         fp32_head = _fp32_head(model, device, autocast_dtype is not None)
-        with torch.inference_mode(), _autocast(device, autocast_dtype), fp32_head:
-            batches = _padded_batches(sequences, lengths, order, batch_size, pad_token_id)
+        attention = attention_for(device)
+        with torch.inference_mode(), _autocast(device, autocast_dtype), fp32_head, attention:
+            multiple = CUDA_PAD_MULTIPLE if device == "cuda" else 1
+            batches = _padded_batches(sequences, lengths, order, batch_size, pad_token_id, multiple)
             for ids, mask in batches:
                 input_ids, attention_mask = (_to_device(torch, a, device) for a in (ids, mask))
                 logits = model(input_ids=input_ids, attention_mask=attention_mask).logits

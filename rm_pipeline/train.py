@@ -24,6 +24,7 @@ import pandas as pd
 from rm_pipeline import run_state
 from rm_pipeline.card import RewardCard
 from rm_pipeline.config import TrainConfig, resolve_device, resolve_precision
+from rm_pipeline.perf import CUDA_PAD_MULTIPLE, attention_for
 
 
 @dataclass
@@ -111,7 +112,11 @@ def _build_trainer(config, loaded, train_ds, val_ds, checkpoint_dir, device, pre
         args=args,
         train_dataset=train_ds,
         eval_dataset=val_ds,
-        data_collator=PairCollator(loaded.tokenizer.pad_token_id, 8 if device == "cuda" else None),
+        data_collator=PairCollator(
+            loaded.tokenizer.pad_token_id,
+            CUDA_PAD_MULTIPLE if device == "cuda" else None,
+            max_width=config.max_length,
+        ),
         processing_class=loaded.tokenizer,
         compute_metrics=pair_metrics,
         callbacks=trainer_callbacks,
@@ -215,7 +220,8 @@ def train_reward_model(
 
     last = last_complete_checkpoint(checkpoint_dir) if resume else None
     start = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=last)
+    with attention_for(device):
+        output = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
     state = trainer.state
     world = max(1, trainer.args.world_size)

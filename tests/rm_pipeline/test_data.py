@@ -20,6 +20,10 @@ def test_collator_stacks_chosen_then_rejected_with_dynamic_padding():
     assert batch["weight"].tolist() == [1.0, 2.0] and batch["margin"].tolist() == [0.0, 0.5]
     padded = PairCollator(pad_token_id=0, pad_to_multiple_of=8)(features)
     assert padded["input_ids"].shape == (4, 8)
+    capped = PairCollator(pad_token_id=0, pad_to_multiple_of=8, max_width=6)(features)
+    assert capped["input_ids"].shape == (4, 6)  # rounding stops at the truncation length
+    never_cut = PairCollator(pad_token_id=0, pad_to_multiple_of=8, max_width=3)(features)
+    assert never_cut["input_ids"].shape == (4, 4)
     assert padded["input_ids"].dtype == torch.long
 
 

@@ -113,3 +113,16 @@ def test_bf16_autocast_keeps_rewards_off_the_bf16_grid(scorer, texts):
     spread = float(np.ptp(fp32)) or 1.0
     np.testing.assert_allclose(bf16, fp32, atol=0.05 * spread)  # bf16 backbone, same model
     assert scorer.model.classifier._forward_hooks == {}  # the hook is gone afterwards
+
+
+def test_gpu_batches_round_widths_up_but_never_past_the_longest_row():
+    from rm_pipeline.scoring import _padded_batches
+
+    sequences = [[1, 2, 3], [4], [5, 6, 7, 8, 9], []]
+    lengths = np.array([len(s) for s in sequences])
+    order = np.argsort(lengths, kind="stable")  # [], [4] | [1, 2, 3], [5..9]
+    batches = list(_padded_batches(sequences, lengths, order, size=2, pad=0, multiple=4))
+    (ids_a, mask_a), (ids_b, mask_b) = batches
+    assert ids_a.tolist() == [[0, 0, 0, 0], [4, 0, 0, 0]] and mask_a.sum(1).tolist() == [0, 1]
+    assert ids_b.tolist() == [[1, 2, 3, 0, 0], [5, 6, 7, 8, 9]]  # 8 capped at 5
+    assert mask_b.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
