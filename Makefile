@@ -9,7 +9,9 @@ export DO_NOT_TRACK := 1
 export MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK := true
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
+# Quiet, single-threaded tokenizers for the CPU demo and tests only: `ui` and `bench` keep the
+# caller's setting (on a GPU host, scoring waits on a single-threaded tokenizer).
+demo test: export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test browser-deps lint format ui bench reliability clean
 
