@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rm_pipeline.perf import padded_width
 from rm_pipeline.rendering import InputTemplate, encode_pairs
 
 REQUIRED_COLUMNS = ("prompt", "chosen", "rejected")
@@ -130,10 +130,8 @@ class PairCollator:
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         sequences = [f["chosen_ids"] for f in features] + [f["rejected_ids"] for f in features]
-        width = longest = max(len(s) for s in sequences)
-        if self.pad_to_multiple_of:
-            width = math.ceil(width / self.pad_to_multiple_of) * self.pad_to_multiple_of
-            width = max(longest, min(width, self.max_width or width))
+        longest = max(len(s) for s in sequences)
+        width = padded_width(longest, self.pad_to_multiple_of or 1, self.max_width)
         input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, ids in enumerate(sequences):

@@ -53,6 +53,18 @@ def model_flops_utilisation(
 CUDA_PAD_MULTIPLE = 64
 
 
+def pad_multiple(device: str) -> int:
+    """What batch widths are rounded up to on `device` (1: no rounding)."""
+    return CUDA_PAD_MULTIPLE if device == "cuda" else 1
+
+
+def padded_width(longest: int, multiple: int, cap: int | None) -> int:
+    """`longest` rounded up to `multiple`, but not past `cap` (a width every sequence was
+    truncated to fit: past it a model may have no position embeddings); never below `longest`."""
+    rounded = -(-longest // multiple) * multiple
+    return max(longest, min(rounded, cap or rounded))
+
+
 def attention_for(device: str):
     """Context in which `scaled_dot_product_attention` skips the cuDNN backend on CUDA.
 

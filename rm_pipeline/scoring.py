@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rm_pipeline.card import RewardCard, verify_folder
-from rm_pipeline.perf import CUDA_PAD_MULTIPLE, attention_for
+from rm_pipeline.perf import attention_for, pad_multiple, padded_width
 from rm_pipeline.rendering import encode_pairs
 
 
@@ -74,8 +74,7 @@ def _padded_batches(
     cap = int(lengths.max(initial=1))
     for begin in range(0, len(order), size):
         idx = order[begin : begin + size]
-        longest = max(int(lengths[idx].max()), 1)
-        columns = np.arange(max(longest, min(-(-longest // multiple) * multiple, cap)))
+        columns = np.arange(padded_width(max(int(lengths[idx].max()), 1), multiple, cap))
         mask = columns < lengths[idx, None]
         ids = np.where(mask, flat[np.where(mask, starts[idx, None] + columns, len(flat) - 1)], pad)
         yield ids, mask.astype(np.int64)
@@ -109,7 +108,7 @@ def score_token_ids(
         fp32_head = _fp32_head(model, device, autocast_dtype is not None)
         attention = attention_for(device)
         with torch.inference_mode(), _autocast(device, autocast_dtype), fp32_head, attention:
-            multiple = CUDA_PAD_MULTIPLE if device == "cuda" else 1
+            multiple = pad_multiple(device)
             batches = _padded_batches(sequences, lengths, order, batch_size, pad_token_id, multiple)
             for ids, mask in batches:
                 input_ids, attention_mask = (_to_device(torch, a, device) for a in (ids, mask))

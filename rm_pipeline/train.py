@@ -24,7 +24,7 @@ import pandas as pd
 from rm_pipeline import run_state
 from rm_pipeline.card import RewardCard
 from rm_pipeline.config import TrainConfig, resolve_device, resolve_precision
-from rm_pipeline.perf import CUDA_PAD_MULTIPLE, attention_for
+from rm_pipeline.perf import attention_for, pad_multiple
 
 
 @dataclass
@@ -114,7 +114,7 @@ def _build_trainer(config, loaded, train_ds, val_ds, checkpoint_dir, device, pre
         eval_dataset=val_ds,
         data_collator=PairCollator(
             loaded.tokenizer.pad_token_id,
-            CUDA_PAD_MULTIPLE if device == "cuda" else None,
+            pad_multiple(device),
             max_width=config.max_length,
         ),
         processing_class=loaded.tokenizer,
