@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from fi_helpers import event, write_jsonl
+from fi_helpers import LIMITS, event, write_jsonl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import _SUSPECT, fast_record
 from feedback_ingest.ingest import ingest_feedback
-from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
-
-LIMITS = Limits(max_event_bytes=4096, max_text_chars=200, max_responses=4, max_id_chars=32)
+from feedback_ingest.validate import EventRejected, parse_raw, validate_event
 
 
 def reference(raw: bytes) -> dict:
