@@ -182,10 +182,8 @@ def train_reward_model(
     """
     from transformers import set_seed
 
-    from rm_pipeline.data import check_pairs_frame, encode_pair_frame
-    from rm_pipeline.export import export_reward_model, reward_stats
-    from rm_pipeline.modeling import load_backbone, merged
-    from rm_pipeline.scoring import score_token_ids
+    from rm_pipeline.data import check_pairs_frame
+    from rm_pipeline.modeling import load_backbone
 
     config.validate()
     check_pairs_frame(train, "train")
@@ -206,14 +204,7 @@ def train_reward_model(
 
     set_seed(config.seed)  # before loading: the new score head's init must be reproducible
     loaded = load_backbone(config)
-    encode = dict(
-        tokenizer=loaded.tokenizer,
-        max_length=config.max_length,
-        template=loaded.template,
-        use_margin=config.use_margin,
-    )
-    train_ds = encode_pair_frame(train, **encode)
-    val_ds = encode_pair_frame(val, **encode).sorted_by_length() if len(val) else None
+    train_ds, val_ds = _encoded(config, loaded, train, val)
     trainer = _build_trainer(
         config, loaded, train_ds, val_ds, checkpoint_dir, device, precision, list(callbacks or [])
     )
@@ -222,51 +213,13 @@ def train_reward_model(
     start = time.perf_counter()
     with attention_for(device):
         output = trainer.train(resume_from_checkpoint=last)
-    seconds = time.perf_counter() - start
-    state = trainer.state
-    world = max(1, trainer.args.world_size)
-    pairs = trainer.pairs_trained * world
-    metrics: dict[str, Any] = {
-        "train_loss": float(output.training_loss),
-        "pairs_trained": pairs,
-        "tokens_trained": int(trainer.tokens_trained.item()) * world,
-        "pairs_per_s": pairs / seconds if seconds > 0 else 0.0,
-        "tokens_per_s": int(trainer.tokens_trained.item()) * world / seconds if seconds else 0.0,
-        "epochs_run": float(state.epoch or 0.0),
-        "steps": int(state.global_step),
-        "stopped_early": bool(state.global_step < state.max_steps),
-        "seconds": seconds,
-        "resumed_from_step": int(Path(last).name.split("-")[-1]) if last else 0,
-        "n_train": len(train_ds),
-        "n_val": len(val_ds) if val_ds is not None else 0,
-        "device": device,
-        "precision": precision,
-    }
+    metrics = _run_metrics(trainer, output, time.perf_counter() - start, last, train_ds, val_ds)
+    metrics.update(device=device, precision=precision)
     export_dir = output_dir / "model"
     card = None
     if trainer.is_world_process_zero():
-        model = merged(trainer.model)
-        stat_ds = val_ds if val_ds is not None else train_ds
-        rewards = score_token_ids(
-            model,
-            stat_ds.chosen_ids + stat_ds.rejected_ids,
-            loaded.tokenizer.pad_token_id,
-            config.eval_batch_size * 2,
-            device=str(trainer.args.device).split(":")[0],
-            autocast_dtype=_scoring_dtype(device),  # as RewardScorer will score
-        )
-        if val_ds is not None:
-            metrics.update(_val_metrics(rewards, val_ds))
-        card = export_reward_model(
-            model,
-            loaded.tokenizer,
-            export_dir,
-            template=loaded.template,
-            max_length=config.max_length,
-            base_model=loaded.base_model,
-            stats=reward_stats(rewards),
-            dataset_version=dataset_version,
-            train_metrics=metrics,
+        card = _export_model(
+            trainer, loaded, train_ds, val_ds, config, export_dir, metrics, dataset_version
         )
         result = TrainResult(export_dir, metrics, card, checkpoint_dir, config_dict)
         run_state.record_result(output_dir, digest, result.to_dict())
@@ -274,3 +227,72 @@ def train_reward_model(
     if card is None:
         card = RewardCard.load(export_dir)
     return TrainResult(export_dir, metrics, card, checkpoint_dir, config_dict)
+
+
+def _encoded(config: TrainConfig, loaded, train: pd.DataFrame, val: pd.DataFrame):
+    """(train dataset, val dataset sorted by length or None), tokenized as the model reads."""
+    from rm_pipeline.data import encode_pair_frame
+
+    encode = dict(
+        tokenizer=loaded.tokenizer,
+        max_length=config.max_length,
+        template=loaded.template,
+        use_margin=config.use_margin,
+    )
+    train_ds = encode_pair_frame(train, **encode)
+    val_ds = encode_pair_frame(val, **encode).sorted_by_length() if len(val) else None
+    return train_ds, val_ds
+
+
+def _run_metrics(trainer, output, seconds: float, last: str | None, train_ds, val_ds) -> dict:
+    """Throughput and progress of a finished `trainer.train()` (summed over processes)."""
+    state = trainer.state
+    world = max(1, trainer.args.world_size)
+    pairs = trainer.pairs_trained * world
+    tokens = int(trainer.tokens_trained.item()) * world
+    return {
+        "train_loss": float(output.training_loss),
+        "pairs_trained": pairs,
+        "tokens_trained": tokens,
+        "pairs_per_s": pairs / seconds if seconds > 0 else 0.0,
+        "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+        "epochs_run": float(state.epoch or 0.0),
+        "steps": int(state.global_step),
+        "stopped_early": bool(state.global_step < state.max_steps),
+        "seconds": seconds,
+        "resumed_from_step": int(Path(last).name.split("-")[-1]) if last else 0,
+        "n_train": len(train_ds),
+        "n_val": len(val_ds) if val_ds is not None else 0,
+    }
+
+
+def _export_model(trainer, loaded, train_ds, val_ds, config, export_dir, metrics, dataset_version):
+    """Merge the adapters, score the val pairs (the train pairs without val) for the reward
+    statistics and val metrics (added to `metrics`), and export; returns the card."""
+    from rm_pipeline.export import export_reward_model, reward_stats
+    from rm_pipeline.modeling import merged
+    from rm_pipeline.scoring import score_token_ids
+
+    model = merged(trainer.model)
+    stat_ds = val_ds if val_ds is not None else train_ds
+    rewards = score_token_ids(
+        model,
+        stat_ds.chosen_ids + stat_ds.rejected_ids,
+        loaded.tokenizer.pad_token_id,
+        config.eval_batch_size * 2,
+        device=str(trainer.args.device).split(":")[0],
+        autocast_dtype=_scoring_dtype(metrics["device"]),  # as RewardScorer will score
+    )
+    if val_ds is not None:
+        metrics.update(_val_metrics(rewards, val_ds))
+    return export_reward_model(
+        model,
+        loaded.tokenizer,
+        export_dir,
+        template=loaded.template,
+        max_length=config.max_length,
+        base_model=loaded.base_model,
+        stats=reward_stats(rewards),
+        dataset_version=dataset_version,
+        train_metrics=metrics,
+    )
