@@ -9,6 +9,7 @@ prints tokens/s and bf16 MFU.
 
     python bench/score.py               # 1024 responses
     python bench/score.py --limit 256   # quicker
+    python bench/score.py --batch-size 128 --batch-tokens 32768   # the CUDA defaults
 """
 
 from __future__ import annotations
@@ -97,10 +98,19 @@ def timed(fn, *args):
     return value, time.perf_counter() - start
 
 
+def budget_text(max_tokens: int | None) -> str:
+    if max_tokens is None:
+        return "no token budget"
+    return f"RewardScorer also <= {max_tokens:,} padded tokens per batch"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=1024, help="responses to score")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="rows per batch (default: by device)")
+    parser.add_argument(
+        "--batch-tokens", type=int, help="padded tokens per batch (default: by device)"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds (best counts)")
     args = parser.parse_args()
 
@@ -113,19 +123,24 @@ def main() -> None:
     responses = list(pairs["chosen"]) + list(pairs["rejected"])
     prompts, responses = prompts[: args.limit], responses[: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
-        scorer = RewardScorer.load(export_untrained(Path(tmp) / "model"))
+        folder = export_untrained(Path(tmp) / "model")
+        scorer = RewardScorer.load(
+            folder, batch_size=args.batch_size, max_batch_tokens=args.batch_tokens
+        )
+        batch = scorer.batch_size
         scorer.score_raw(prompts[:8], responses[:8])  # warm-up
         ours_s = naive_s = float("inf")
         for _ in range(args.repeats):  # interleaved, best of each: robust to a busy machine
-            ours, seconds = timed(scorer.score_raw, prompts, responses, args.batch_size)
+            ours, seconds = timed(scorer.score_raw, prompts, responses)
             ours_s = min(ours_s, seconds)
-            naive, seconds = timed(naive_scores, scorer, prompts, responses, args.batch_size)
+            naive, seconds = timed(naive_scores, scorer, prompts, responses, batch)
             naive_s = min(naive_s, seconds)
         tokens = sum(len(ids) for ids in scorer.encode(prompts, responses))
         n_params = sum(p.numel() for p in scorer.model.parameters())
     n = len(responses)
     print(
-        f"{n} responses, MiniLM, max_length {MAX_LENGTH}, batch {args.batch_size}, "
+        f"{n} responses, MiniLM, max_length {MAX_LENGTH}, batch {batch} "
+        f"({budget_text(scorer.max_batch_tokens)}), "
         f"device {scorer.device}, torch threads {torch.get_num_threads()}, "
         f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', '(unset: on)')}"
     )

@@ -80,3 +80,16 @@ def attention_for(device: str):
 
     kept = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     return sdpa_kernel(kept)
+
+
+# Scoring batches by device: (most sequences, most padded tokens) per forward pass. A GPU wants
+# big batches (H100, MiniLM at 256 tokens: 9,507 responses/s at 128 rows against 4,004 at 32);
+# the token budget keeps long inputs within the memory that 32 rows of 1024 tokens took before,
+# and leaves those measured batches unchanged (128 x 256). On a CPU neither the batch size (8 to
+# 128 rows) nor a budget (512 to 4096 tokens) changed throughput beyond the noise: 32, no budget.
+SCORING_BATCH: dict[str, tuple[int, int | None]] = {"cuda": (128, 128 * 256), "cpu": (32, None)}
+
+
+def scoring_batch(device: str) -> tuple[int, int | None]:
+    """(batch size, token budget or None) that `RewardScorer` uses on `device` by default."""
+    return SCORING_BATCH.get(device, SCORING_BATCH["cpu"])

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rm_pipeline.card import RewardCard, verify_folder
-from rm_pipeline.perf import attention_for, pad_multiple, padded_width
+from rm_pipeline.perf import attention_for, pad_multiple, padded_width, scoring_batch
 from rm_pipeline.rendering import encode_pairs
 
 
@@ -56,24 +56,46 @@ def _fp32_head(model: Any, device: str, enabled: bool):
         handle.remove()
 
 
+def batch_bounds(
+    lengths: np.ndarray, size: int, max_tokens: int | None, multiple: int = 1
+) -> list[tuple[int, int]]:
+    """(start, stop) ranges over rows of `lengths` (in scoring order): at most `size` rows, and
+    at most `max_tokens` padded tokens (rows x the batch's padded width), but never empty. The
+    token budget lets short sequences share big batches while long ones stay within memory."""
+    n = len(lengths)
+    if max_tokens is None:
+        return [(b, min(b + size, n)) for b in range(0, n, size)]
+    longest = np.maximum(lengths, 1)
+    cap = int(longest.max(initial=1))
+    widths = np.maximum(longest, np.minimum(-(-longest // multiple) * multiple, cap))
+    rows = np.arange(1, size + 1)
+    bounds, begin = [], 0
+    while begin < n:
+        window = np.maximum.accumulate(widths[begin : begin + size])
+        fits = int(np.count_nonzero(window * rows[: len(window)] <= max_tokens))
+        bounds.append((begin, begin + max(fits, 1)))  # the padded cost only grows: a prefix
+        begin = bounds[-1][1]
+    return bounds
+
+
 def _padded_batches(
     sequences: Sequence[Sequence[int]],
     lengths: np.ndarray,
     order: np.ndarray,
-    size: int,
+    bounds: list[tuple[int, int]],
     pad: int,
     multiple: int,
 ):
-    """Yield (input ids, attention mask) int64 arrays for `order`'s rows, `size` at a time, each
-    padded to its longest row rounded up to `multiple`, but never past the longest row of all (a
-    width every row was truncated to fit). Built with numpy from one flat copy of the ids:
-    per-row tensor writes cost more than the model itself on a GPU."""
+    """Yield (input ids, attention mask) int64 arrays for `order`'s rows, one per range of
+    `bounds`, each padded to its longest row rounded up to `multiple`, but never past the
+    longest row of all (a width every row was truncated to fit). Built with numpy from one flat
+    copy of the ids: per-row tensor writes cost more than the model itself on a GPU."""
     flat = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int64)
     flat = np.append(flat, pad)  # a safe target for the gather below when a row is empty
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     cap = int(lengths.max(initial=1))
-    for begin in range(0, len(order), size):
-        idx = order[begin : begin + size]
+    for begin, stop in bounds:
+        idx = order[begin:stop]
         columns = np.arange(padded_width(max(int(lengths[idx].max()), 1), multiple, cap))
         mask = columns < lengths[idx, None]
         ids = np.where(mask, flat[np.where(mask, starts[idx, None] + columns, len(flat) - 1)], pad)
@@ -88,15 +110,19 @@ def score_token_ids(
     device: str | None = None,
     autocast_dtype: Any = None,
     sort_by_length: bool = True,
+    max_batch_tokens: int | None = None,
 ) -> np.ndarray:
     """Rewards of pre-tokenized sequences (in input order), padding each batch to its longest.
 
-    `device` defaults to the model's. Rewards stay on the device until the last batch, so the
-    host prepares the next batch while the GPU runs this one (one synchronisation in all)."""
+    A batch holds at most `batch_size` sequences and, when set, `max_batch_tokens` padded
+    tokens. `device` defaults to the model's. Rewards stay on the device until the last batch,
+    so the host prepares the next batch while the GPU runs this one (one synchronisation)."""
     import torch
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1 or None, got {max_batch_tokens}")
     if device is None:
         device = next(model.parameters()).device.type
     n = len(sequences)
@@ -109,7 +135,8 @@ def score_token_ids(
         attention = attention_for(device)
         with torch.inference_mode(), _autocast(device, autocast_dtype), fp32_head, attention:
             multiple = pad_multiple(device)
-            batches = _padded_batches(sequences, lengths, order, batch_size, pad_token_id, multiple)
+            bounds = batch_bounds(lengths[order], batch_size, max_batch_tokens, multiple)
+            batches = _padded_batches(sequences, lengths, order, bounds, pad_token_id, multiple)
             for ids, mask in batches:
                 input_ids, attention_mask = (_to_device(torch, a, device) for a in (ids, mask))
                 logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
@@ -132,12 +159,22 @@ def _to_device(torch: Any, array: np.ndarray, device: str):
 class RewardScorer:
     """Scores (prompt, response) pairs with an exported reward model."""
 
-    def __init__(self, model: Any, tokenizer: Any, card: RewardCard, device: str, batch_size: int):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        card: RewardCard,
+        device: str,
+        batch_size: int | None = None,
+        max_batch_tokens: int | None = None,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.card = card
         self.device = device
-        self.batch_size = batch_size
+        default_size, default_tokens = scoring_batch(device)
+        self.batch_size = batch_size or default_size
+        self.max_batch_tokens = max_batch_tokens or default_tokens
         self.autocast_dtype = None
         if device == "cuda":
             import torch
@@ -150,9 +187,13 @@ class RewardScorer:
         folder: str | Path,
         device: str | None = None,
         verify: bool = True,
-        batch_size: int = 32,
+        batch_size: int | None = None,
+        max_batch_tokens: int | None = None,
     ) -> RewardScorer:
-        """Load an exported folder; with `verify`, refuse it if any file differs from the card."""
+        """Load an exported folder; with `verify`, refuse it if any file differs from the card.
+
+        A batch holds at most `batch_size` sequences and `max_batch_tokens` padded tokens
+        (defaults by device: `rm_pipeline.perf.scoring_batch`)."""
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -171,7 +212,7 @@ class RewardScorer:
         if model.config.pad_token_id is None:
             raise ValueError(f"model in {folder} has no pad_token_id in its config")
         model.to(device).eval()
-        return cls(model, tokenizer, card, device, batch_size)
+        return cls(model, tokenizer, card, device, batch_size, max_batch_tokens)
 
     def encode(self, prompts: Sequence, responses: Sequence[str]) -> list[list[int]]:
         """Token ids exactly as training produced them (template, max length, keep the end)."""
@@ -196,6 +237,7 @@ class RewardScorer:
             batch_size=batch_size or self.batch_size,
             device=self.device,
             autocast_dtype=self.autocast_dtype,
+            max_batch_tokens=self.max_batch_tokens,
         )
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:

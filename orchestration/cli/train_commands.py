@@ -86,11 +86,14 @@ def train(
     emit(result, as_json, text)
 
 
-def _load_scorer(model: Path):
+def _load_scorer(model: Path, batch_size: int | None = None, max_batch_tokens: int | None = None):
     from rm_pipeline.scoring import RewardScorer
 
+    for name, value in (("--batch-size", batch_size), ("--batch-tokens", max_batch_tokens)):
+        if value is not None and value < 1:
+            raise fail(f"{name}: must be >= 1, got {value}")
     try:
-        return RewardScorer.load(model)
+        return RewardScorer.load(model, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(f"--model: {exc}") from None
 
@@ -128,15 +131,21 @@ def score(
     output: Annotated[
         Path | None, typer.Option(help="Write the rows with rewards here (JSONL).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Sequences per forward pass.")] = 32,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Most sequences per forward pass (default: by device).")
+    ] = None,
+    batch_tokens: Annotated[
+        int | None,
+        typer.Option(help="Most padded tokens per forward pass (default: by device)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score (prompt, response) rows: adds `reward` (raw) and `reward_normalized`."""
     rows = _read_score_requests(input_file)
-    scorer = _load_scorer(model)
+    scorer = _load_scorer(model, batch_size, batch_tokens)
     try:
         raw, normalised = scorer.score_both(
-            [r["prompt"] for r in rows], [r["response"] for r in rows], batch_size
+            [r["prompt"] for r in rows], [r["response"] for r in rows]
         )
     except ValueError as exc:
         raise fail(f"--input: {exc}") from None

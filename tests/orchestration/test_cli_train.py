@@ -115,6 +115,14 @@ def test_score_writes_rewards_atomically(trained, tmp_path):
         expected = (row["reward"] - card["reward_mean"]) / card["reward_std"]
         assert row["reward_normalized"] == pytest.approx(expected)
     assert not list(target.parent.glob(".*.tmp"))
+    small = tmp_path / "small.jsonl"  # small batches under a token budget: the same rewards
+    args = ["--batch-size", "2", "--batch-tokens", "64", "--output", str(small)]
+    result = runner.invoke(
+        app, ["score", "--model", out["export_dir"], "--input", str(requests), *args], env=env
+    )
+    assert result.exit_code == 0, result.output
+    again = [json.loads(x)["reward"] for x in small.read_text().splitlines()]
+    assert again == pytest.approx([row["reward"] for row in scored], abs=1e-5)
 
 
 def test_score_refuses_bad_input_and_bad_model(trained, tmp_path):
@@ -132,6 +140,12 @@ def test_score_refuses_bad_input_and_bad_model(trained, tmp_path):
     good.write_text('{"prompt": "p", "response": "r"}\n')
     result = runner.invoke(app, ["score", "--model", str(tmp_path), "--input", str(good)], env=env)
     assert result.exit_code == 2 and "reward card not found" in result.output
+    result = runner.invoke(
+        app,
+        ["score", "--model", out["export_dir"], "--input", str(good), "--batch-tokens", "0"],
+        env=env,
+    )
+    assert result.exit_code == 2 and "--batch-tokens: must be >= 1, got 0" in result.output
 
 
 def test_evaluate_reports_accuracy_by_group(trained, tmp_path):

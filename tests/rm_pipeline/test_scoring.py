@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rm_pipeline.card import RewardCard
+from rm_pipeline.perf import scoring_batch
 from rm_pipeline.scoring import RewardScorer, score_token_ids
 
 
@@ -45,6 +46,29 @@ def test_sorted_batches_match_unsorted_ones(scorer, texts):
     assert len({len(x) for x in ids}) > 1  # unsorted batches of 7 do pad
     with pytest.raises(ValueError, match="batch_size"):
         score_token_ids(scorer.model, ids, pad, batch_size=0)
+
+
+def test_a_token_budget_changes_the_batches_not_the_rewards(scorer, texts):
+    ids = scorer.encode(*texts)
+    pad = scorer.model.config.pad_token_id
+    plain = score_token_ids(scorer.model, ids, pad, batch_size=24)
+    budget = max(len(x) for x in ids) * 3  # three of the longest rows per batch at most
+    np.testing.assert_allclose(
+        score_token_ids(scorer.model, ids, pad, batch_size=24, max_batch_tokens=budget),
+        plain,
+        atol=1e-5,
+    )
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="max_batch_tokens"):
+            score_token_ids(scorer.model, ids, pad, max_batch_tokens=bad)
+
+
+def test_scorer_batching_defaults_by_device_and_explicit_settings(trained_tiny):
+    folder = trained_tiny[0].export_dir
+    default = RewardScorer.load(folder, device="cpu")
+    assert (default.batch_size, default.max_batch_tokens) == scoring_batch("cpu")
+    chosen = RewardScorer.load(folder, device="cpu", batch_size=4, max_batch_tokens=100)
+    assert (chosen.batch_size, chosen.max_batch_tokens) == (4, 100)
 
 
 def test_normalised_scores_use_the_card_statistics(scorer, texts):
@@ -121,7 +145,7 @@ def test_gpu_batches_round_widths_up_but_never_past_the_longest_row():
     sequences = [[1, 2, 3], [4], [5, 6, 7, 8, 9], []]
     lengths = np.array([len(s) for s in sequences])
     order = np.argsort(lengths, kind="stable")  # [], [4] | [1, 2, 3], [5..9]
-    batches = list(_padded_batches(sequences, lengths, order, size=2, pad=0, multiple=4))
+    batches = list(_padded_batches(sequences, lengths, order, [(0, 2), (2, 4)], pad=0, multiple=4))
     (ids_a, mask_a), (ids_b, mask_b) = batches
     assert ids_a.tolist() == [[0, 0, 0, 0], [4, 0, 0, 0]] and mask_a.sum(1).tolist() == [0, 1]
     assert ids_b.tolist() == [[1, 2, 3, 0, 0], [5, 6, 7, 8, 9]]  # 8 capped at 5
