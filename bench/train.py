@@ -10,6 +10,7 @@ On CUDA it also prints tokens/s and bf16 MFU.
     python bench/train.py                 # full run (~10 min on 2 CPU cores)
     python bench/train.py --limit 200     # quick look on the first 200 pairs
     python bench/train.py --only ours     # tune our trainer without the TRL baseline
+    python bench/train.py --checkpointing # ours with gradient checkpointing too (like for like)
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def run_ours(train: pd.DataFrame, golden: pd.DataFrame, args, workdir: Path) -> 
         seed=args.seed,
         progress_bar=False,
         early_stopping_patience=None,
+        gradient_checkpointing=args.checkpointing,
     )
     clock = TrainClock()
     result = train_reward_model(
@@ -112,6 +114,7 @@ def run_ours(train: pd.DataFrame, golden: pd.DataFrame, args, workdir: Path) -> 
         "golden_accuracy": accuracy,
         "n_params": sum(p.numel() for p in scorer.model.parameters()),
         "precision": m["precision"],
+        "gradient_checkpointing": config.gradient_checkpointing,
     }
 
 
@@ -194,6 +197,11 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["ours", "trl"], default=None)
     parser.add_argument(
+        "--checkpointing",
+        action="store_true",
+        help="ours with gradient checkpointing too, as TRL runs by default (like for like)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -227,7 +235,8 @@ def main() -> None:
             print(
                 f"{name:>4}: {r['pairs']} pairs in {r['seconds']:.1f} s = "
                 f"{r['pairs_per_s']:.2f} pairs/s, {r['pairs'] / r['cpu_seconds']:.2f} pairs per "
-                f"CPU-second ({r['precision']}{extra}); "
+                f"CPU-second ({r['precision']}, gradient checkpointing "
+                f"{'on' if r['gradient_checkpointing'] else 'off'}{extra}); "
                 f"golden accuracy {r['golden_accuracy']:.3f}",
                 flush=True,
             )

@@ -21,6 +21,7 @@ class TrainingConfig(dg.Config):
     max_steps: int | None = None
     per_device_batch_size: int | None = None
     use_lora: bool | None = None
+    gradient_checkpointing: bool | None = None  # less memory for big backbones, same model
     seed: int | None = None
     warm_start: bool = True  # start from the current champion's weights when there is one
     progress_bar: bool | None = None

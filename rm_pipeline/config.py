@@ -102,6 +102,11 @@ class TrainConfig:
     """"auto" (bf16 autocast on CUDA with bf16 support, else fp32), "fp32", "bf16", "fp16"."""
     dataloader_num_workers: int = 0
     """Collation is cheap (pre-tokenized), so the main process does it by default."""
+    gradient_checkpointing: bool = False
+    """Recompute the backbone's activations in the backward pass instead of keeping them: much
+    less memory for big backbones and long inputs, about a third more compute. Off by default
+    (TRL turns it on) because small backbones fit without it; it does not change the result, so
+    a run that ran out of memory can resume with it on."""
 
     def __post_init__(self) -> None:
         self.validate()

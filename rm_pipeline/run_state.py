@@ -22,7 +22,9 @@ RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
 FINGERPRINT_COLUMNS = ("prompt", "chosen", "rejected", "weight", "margin")
 # Settings that do not change the trained model: toggling them must not block a resume.
-COSMETIC_FIELDS = frozenset({"progress_bar", "logging_steps", "dataloader_num_workers"})
+COSMETIC_FIELDS = frozenset(
+    {"progress_bar", "logging_steps", "dataloader_num_workers", "gradient_checkpointing"}
+)
 
 
 def fingerprint(config: dict[str, Any], train: pd.DataFrame, val: pd.DataFrame) -> str:

@@ -86,6 +86,9 @@ def _training_arguments(
         fp16=precision == "fp16",
         remove_unused_columns=False,  # our collator's keys are not model arguments
         dataloader_num_workers=config.dataloader_num_workers,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5's name
+        # Non-reentrant: works with frozen inputs (LoRA) and is what torch recommends.
+        activation_checkpointing_kwargs={"use_reentrant": False},
     )
 
 

@@ -39,6 +39,13 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Pairs per device per step.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per sequence.")] = None,
     lora: Annotated[bool | None, typer.Option("--lora/--full", help="LoRA or all weights.")] = None,
+    checkpointing: Annotated[
+        bool | None,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Recompute activations in the backward pass: less memory, same model.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume/--no-resume", help="Continue from the last checkpoint.")
@@ -68,6 +75,7 @@ def train(
         "per_device_batch_size": batch_size,
         "max_length": max_length,
         "use_lora": lora,
+        "gradient_checkpointing": checkpointing,
         "seed": seed,
         "progress_bar": progress and not as_json,
     }

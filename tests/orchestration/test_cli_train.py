@@ -54,6 +54,7 @@ def trained(tmp_path_factory, tiny_backbone_dir):
         "5e-3",
         "--max-length",
         "32",
+        "--gradient-checkpointing",
         "--json",
     ]
     result = runner.invoke(app, args, env=env)
@@ -68,6 +69,7 @@ def test_train_reads_the_snapshot_and_exports(trained):
     assert out["metrics"]["n_train"] == int((pairs["split"] == "train").sum())
     assert out["metrics"]["pairs_trained"] == 2 * out["metrics"]["n_train"]
     assert (home / "training" / "v000001" / "model" / "reward_card.json").is_file()
+    assert out["config"]["gradient_checkpointing"] is True
 
 
 def test_train_names_a_missing_dataset(trained):
