@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import socket
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,3 +48,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error on stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """No server listens on `host:port` (connections lingering in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Annotated
 import typer
 
 from orchestration import settings
-from orchestration.cli.common import JsonOption, emit, fail
+from orchestration.cli.common import JsonOption, emit, fail, port_free
 
 
 def demo_command(
@@ -54,7 +53,7 @@ def ui_command(
     from orchestration.instance import ensure_dagster_home
 
     for option, port in (("--dagster-port", dagster_port), ("--mlflow-port", mlflow_port)):
-        if not _port_free(port):
+        if not port_free(port):
             raise fail(f"{option}: port {port} on 127.0.0.1 is already in use; pick another")
     home = settings.rmops_home()
     home.mkdir(parents=True, exist_ok=True)
@@ -90,17 +89,6 @@ def ui_command(
         typer.echo("Stopping the UIs ...")
     finally:
         _stop_groups([proc for proc, _, _ in servers.values()])
-
-
-def _port_free(port: int) -> bool:
-    """No server listens on the port (connections lingering in TIME_WAIT do not count)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

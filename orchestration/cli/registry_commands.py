@@ -1,13 +1,17 @@
-"""`rmops promote`, `rmops rollback`, `rmops models`: the model registry from the command line."""
+"""`rmops promote`, `rmops rollback`, `rmops models`, `rmops serve`: the model registry from the
+command line, and the champion as an HTTP reward endpoint."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from orchestration import settings
-from orchestration.cli.common import JsonOption, emit, fail
+from orchestration.cli.common import JsonOption, emit, fail, port_free
 
 
 def registry_config():
@@ -92,8 +96,44 @@ def models_command(as_json: JsonOption = False) -> None:
     emit({"model_name": config.model_name, "versions": rows}, as_json, "\n".join(lines))
 
 
+def serve_command(
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model URI to serve; default: the current champion, by version."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the endpoint.")] = 5001,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+) -> None:
+    """Serve a reward model over HTTP with MLflow's scoring server (for a PPO job that wants a
+    remote reward model): POST /invocations {"dataframe_records": [{"prompt", "response"}]}
+    answers {"predictions": [{"reward", "reward_normalized"}]}, scored as training scored."""
+    config = registry_config()
+    if model is None:
+        from rm_pipeline.registry import current_champion
+
+        version = current_champion(config)
+        if version is None:
+            raise fail(f"no champion of '{config.model_name}' yet: promote one or pass --model")
+        model = f"models:/{config.model_name}/{version}"  # loaded once: restart after a promotion
+    if not port_free(port, host):
+        raise fail(f"--port: port {port} on {host} is already in use; pick another")
+    bindir = Path(sys.executable).parent
+    mlflow = bindir / "mlflow"
+    if not mlflow.is_file():
+        raise fail("mlflow is not installed in this environment (run `make install`)")
+    # MLflow execs `uvicorn` by name: this environment's bin comes first on PATH.
+    path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": config.tracking_uri, "PATH": path}
+    typer.echo(f"serving {model} on http://{host}:{port}/invocations", err=True)
+    command = [str(mlflow), "models", "serve", "-m", model, "--env-manager", "local",
+               "--host", host, "--port", str(port), "--workers", str(workers)]  # fmt: skip
+    os.execve(command[0], command, env)  # signals reach the server itself
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `rmops` app."""
     app.command("promote")(promote_command)
     app.command("rollback")(rollback_command)
     app.command("models")(models_command)
+    app.command("serve")(serve_command)
