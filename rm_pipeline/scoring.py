@@ -67,7 +67,8 @@ def batch_bounds(
         return [(b, min(b + size, n)) for b in range(0, n, size)]
     longest = np.maximum(lengths, 1)
     cap = int(longest.max(initial=1))
-    widths = np.maximum(longest, np.minimum(-(-longest // multiple) * multiple, cap))
+    # Each row's padded width, through `padded_width` itself: one call per possible length.
+    widths = np.array([padded_width(w, multiple, cap) for w in range(cap + 1)])[longest]
     rows = np.arange(1, size + 1)
     bounds, begin = [], 0
     while begin < n:
