@@ -18,6 +18,7 @@ from ports import free_port
 from typer.testing import CliRunner
 
 from orchestration.cli import app
+from orchestration.cli.pipeline_commands import url_answers
 from rm_pipeline.config import TrainConfig
 from rm_pipeline.mlflow_model import log_reward_model
 from rm_pipeline.promotion import promote
@@ -73,16 +74,13 @@ def _serve(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
     with log.open("wb") as out:
         proc = subprocess.Popen([rmops, "serve", "--port", str(port)], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + START_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
-                pytest.fail(f"rmops serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + START_S
+    while not url_answers(f"{url}/ping"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop(proc)
+            pytest.fail(f"rmops serve did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(1)
+    return proc, url
 
 
 def test_serve_answers_with_the_champions_rewards(tiny_backbone_dir, tmp_path):
