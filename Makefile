@@ -17,7 +17,8 @@ demo test: export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The C source too: `pip install -e` compiles the native ingest lane in place.
+$(STAMP): pyproject.toml feedback_ingest/_pairwise.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: it must be the local CPU wheel, never the CUDA build.
 	$(PY) -m pip install -q --upgrade pip
@@ -62,4 +63,4 @@ reliability: $(STAMP)
 	$(PY) bench/reliability.py --load-sizes $(LOAD_SIZES)
 
 clean:
-	rm -rf $(VENV) .rmops
+	rm -rf $(VENV) .rmops build feedback_ingest/*.so

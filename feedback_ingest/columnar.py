@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feedback_ingest import native
 from feedback_ingest.fast import _DECODER, _utf8
 from feedback_ingest.fast import _prompt as _chat_prompt
 from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
@@ -231,11 +232,30 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
 
 
 def validate_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray, np.ndarray]:
-    """Validate raw JSONL lines in one batch.
+    """Validate raw JSONL lines in one batch: the native lane first, this one for the lines it
+    leaves.
 
-    Returns (accepted events in EVENT_SCHEMA, their positions in `lines`, positions of the
-    lines left to the per-line path: other shapes, and everything suspicious or invalid).
+    Returns (accepted events in EVENT_SCHEMA, their positions in `lines` in ascending order,
+    positions of the lines left to the per-line path: other shapes, and everything suspicious
+    or invalid).
     """
+    scanned = native.scan_lines(lines, limits)
+    if scanned is None:
+        return _python_lane(lines, limits)
+    table, taken = scanned
+    if taken.all():
+        return table, np.arange(len(lines), dtype=np.int64), np.array([], dtype=np.int64)
+    left = np.flatnonzero(~taken)
+    more, more_pos, rest = _python_lane([lines[i] for i in left], limits)
+    positions = np.concatenate([np.flatnonzero(taken), left[more_pos]])
+    if len(more):
+        order = np.argsort(positions, kind="stable")
+        table, positions = pa.concat_tables([table, more]).take(pa.array(order)), positions[order]
+    return table, positions, left[rest]
+
+
+def _python_lane(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """`validate_lines` without the native lane: msgspec decoding, checks on whole columns."""
     with _gc_paused():
         screened = _screened(lines, limits)
         candidates = np.flatnonzero(screened)

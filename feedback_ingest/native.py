@@ -1,0 +1,92 @@
+"""The native lane: pairwise JSONL lines of the common shape straight into Arrow columns.
+
+`_pairwise.c` scans each line once, strictly, without the GIL, so batches are split over the
+cores. Like the other fast paths it only ever ACCEPTS: whatever it does not take (chat
+prompts, metadata, numbers, unknown keys, suspicious escapes, anything invalid) goes to the
+Python lanes, which judge it and name the reason; tests check that every lane stores the
+very record the reference validator makes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyarrow as pa
+
+from feedback_ingest.render import ASSISTANT, HUMAN
+from feedback_ingest.store import EVENT_SCHEMA
+from feedback_ingest.validate import Limits
+
+try:
+    from feedback_ingest import _pairwise
+except ImportError:  # not compiled (a bare source tree): the Python lanes take every line
+    _pairwise = None
+
+CHUNK_LINES = 8192
+"""Lines below which a batch is not split over threads (dispatch would cost more)."""
+_THREADS = min(len(os.sched_getaffinity(0)), 8)
+_POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="native-lane") if _THREADS > 1 else None
+_TS_TYPE = EVENT_SCHEMA.field("timestamp").type
+_HUMAN, _ASSISTANT = HUMAN.encode(), ASSISTANT.encode()
+
+
+def available() -> bool:
+    """Whether the compiled scanner is importable (`pip install` builds it)."""
+    return _pairwise is not None
+
+
+def _strings(column: tuple[bytes, bytes, bytes], count: int) -> pa.Array:
+    offsets, data, valid = column
+    flags = np.frombuffer(valid, np.uint8)
+    bitmap = None if flags.all() else pa.py_buffer(np.packbits(flags, bitorder="little"))
+    buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), count, buffers)
+
+
+def _table(scanned: tuple) -> tuple[pa.Table, np.ndarray]:
+    """(accepted events in EVENT_SCHEMA, accepted mask) from one scanner answer."""
+    ok, micros, winner, tie, (event_id, prompt, annotator, kind, ids, texts, policies) = scanned
+    n = len(micros) // 8
+    pairs = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
+    columns = {
+        "event_id": _strings(event_id, n),
+        "timestamp": pa.Array.from_buffers(_TS_TYPE, n, [None, pa.py_buffer(micros)]),
+        "type": pa.repeat(pa.scalar("pairwise"), n),
+        "prompt": _strings(prompt, n),
+        "annotator_id": _strings(annotator, n),
+        "annotator_kind": _strings(kind, n),
+        "response_ids": pa.ListArray.from_arrays(pairs, _strings(ids, 2 * n)),
+        "response_texts": pa.ListArray.from_arrays(pairs, _strings(texts, 2 * n)),
+        "policy_versions": pa.ListArray.from_arrays(pairs, _strings(policies, 2 * n)),
+        "winner_idx": pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(winner)]),
+        "tie": pa.array(np.frombuffer(tie, np.uint8).astype(bool), pa.bool_()),
+        "order_idx": pa.nulls(n, pa.list_(pa.int32())),
+        "scores": pa.nulls(n, pa.list_(pa.float64())),
+        "metadata": pa.nulls(n, pa.string()),
+    }
+    arrays = [columns[f.name] for f in EVENT_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA), np.frombuffer(ok, bool)
+
+
+def _scan(lines: list[bytes], limits: Limits) -> tuple:
+    return _pairwise.scan(
+        lines, limits.max_event_bytes, limits.max_text_chars, limits.max_id_chars,
+        limits.max_responses, _HUMAN, _ASSISTANT,
+    )  # fmt: skip
+
+
+def scan_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray] | None:
+    """(events the native lane accepts, in line order; mask of those lines), or None when the
+    scanner is not compiled. Large batches are cut into one slice per core."""
+    if _pairwise is None:
+        return None
+    slices = 1 if _POOL is None else max(1, min(_THREADS, len(lines) // CHUNK_LINES))
+    if slices == 1:
+        return _table(_scan(lines, limits))
+    bounds = np.linspace(0, len(lines), slices + 1).astype(int)
+    parts = [lines[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    answers = list(_POOL.map(lambda part: _table(_scan(part, limits)), parts))
+    table = pa.concat_tables([t for t, _ in answers])
+    return table, np.concatenate([mask for _, mask in answers])

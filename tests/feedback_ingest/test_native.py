@@ -1,0 +1,155 @@
+"""The native lane (`_pairwise.c`): it takes the common pairwise shape, accepts nothing the
+reference validator rejects, stores the very record the reference makes, and leaves every
+other line to the Python lanes."""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+
+import numpy as np
+import pytest
+from fi_helpers import LIMITS, event, reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_byte_mutations import TOKENS
+from test_columnar import _paths, _values, set_path
+
+from feedback_ingest import columnar, native
+from feedback_ingest.store import events_table
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="checked by test_it_is_built")
+
+
+def plain(event_id: str = "e1", **fields) -> dict:
+    """A pairwise event of the shape the native lane takes: no metadata."""
+    e = event(event_id, **fields)
+    del e["metadata"]
+    return e
+
+
+def lines_of(*events: dict, ascii_only: bool = True) -> list[bytes]:
+    return [json.dumps(e, ensure_ascii=ascii_only).encode() for e in events]
+
+
+def check_against_reference(lines: list[bytes]) -> np.ndarray:
+    """The native lane's mask of `lines`, after checking each accepted record."""
+    table, taken = native.scan_lines(lines, LIMITS)
+    expected = [reference(line) for line, ok in zip(lines, taken, strict=True) if ok]
+    assert None not in expected, [line for line, ok in zip(lines, taken, strict=True) if ok]
+    assert table.equals(events_table(expected))
+    return taken
+
+
+def test_it_is_built():
+    """`pip install` compiles the scanner; without it every line takes the Python lanes."""
+    assert native.available()
+
+
+def test_common_events_take_the_native_lane_with_the_reference_record():
+    events = [
+        plain("p1", prompt="  Why tea?\n"),
+        plain("p2", responses={"a": "Tea \u00e9t\u00e9 \U0001f375", "b": "Tab\tand\nnewline"}),
+        plain("p3", preference={"tie": True}),
+        plain("p4", preference={"winner": "b", "tie": False}),
+        plain("p5", timestamp="2024-02-29T23:59:59.5-05:30"),
+        plain("p6", timestamp="2026-01-01T00:00:00Z", annotator_kind="ai"),
+    ]
+    events[0]["annotator"] = {"kind": "human"}  # no annotator id: null in the record
+    events[1]["responses"][0]["policy_version"] = "\u00e9" * 40  # cut to 32 characters
+    for ascii_only in (True, False):
+        lines = lines_of(*events, ascii_only=ascii_only)
+        assert check_against_reference(lines).all()
+        assert check_against_reference([lines[1].replace(b'"a"', b'"\\u0061"', 1)]).all()
+
+
+def test_other_shapes_and_doubtful_lines_are_left_to_python():
+    base = plain()
+    left = [
+        event("m"),  # metadata: the Python lanes keep it
+        plain("c", prompt=[{"role": "user", "content": "hi"}]),  # chat prompt
+        plain("h", prompt="\n\nHuman: hi\n\nAssistant:"),  # an HH transcript
+        plain("n", timestamp="2026-02-30T00:00:00+00:00"),  # a date Python must judge
+        plain("x", timestamp="2026-01-01 00:00:00+00:00"),  # another spelling
+        plain("u", responses={"a": "\u3000x", "b": "y"}),  # a Unicode space at an edge
+        {**base, "extra": "field"},
+        {**base, "responses": [*base["responses"], {"id": "c", "text": "Three"}]},
+    ]
+    base["responses"][1]["policy_version"] = 3  # a number
+    left.append(base)
+    raw = lines_of(*left)
+    raw.append(raw[0].replace(b'"type"', b'"type": "pairwise", "type"'))  # a repeated key
+    raw.append(lines_of(plain("esc"))[0].replace(b"Tea", b"Te\\u0000a"))  # a control escape
+    taken = check_against_reference(raw)
+    assert not taken.any()
+    table, accepted, rest = columnar.validate_lines(raw, LIMITS)  # the Python lanes take over
+    assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(raw)))
+    assert {0, 1, 2, 8} <= set(accepted.tolist())  # metadata, chat, HH, a numeric policy
+    assert table.equals(events_table([reference(raw[i]) for i in accepted.tolist()]))
+
+
+_no_metadata_values = st.one_of(_values, st.just(None))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(_paths, _no_metadata_values), max_size=3), max_size=12))
+def test_field_mutations_never_fool_the_native_lane(batch):
+    lines = []
+    for i, mutations in enumerate(batch):
+        e = plain(f"e{i}", responses={"a": "Tea is a drink.", "b": "No."})
+        for path, value in mutations:
+            with suppress(TypeError, KeyError, IndexError):
+                set_path(e, path, value)
+        lines.append(json.dumps(e).encode())
+    taken = check_against_reference(lines)
+    unmutated = [not m for m in batch]
+    assert taken[unmutated].all()  # the plain shape stays in the lane
+
+
+_TEMPLATES = [
+    json.dumps(plain(prompt=" Why t\u00e9a? ", preference=p), ensure_ascii=a).encode()
+    for p in ({"winner": "b"}, {"tie": True}) for a in (True, False)
+]  # fmt: skip
+
+
+_edits = st.lists(
+    st.tuples(st.floats(0, 1), st.one_of(st.sampled_from(TOKENS), st.binary(max_size=3))),
+    max_size=4,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TEMPLATES), _edits), min_size=1, max_size=8))
+def test_byte_mutations_never_fool_the_native_lane(batch):
+    lines = []
+    for template, edits in batch:
+        line = bytearray(template)
+        for where, token in edits:
+            at = int(where * len(line))
+            line[at:at] = token
+        lines.append(bytes(line).replace(b"\n", b" "))
+    check_against_reference(lines)
+
+
+def test_every_cut_of_a_line_is_refused_or_whole():
+    """Reads stay inside the line: any prefix of an event is scanned without harm and only
+    the whole line (or the whole line less trailing spaces) is accepted."""
+    for line in _TEMPLATES:
+        padded = line + b"  \r"
+        cuts = [padded[:i] for i in range(len(padded) + 1)]
+        taken = check_against_reference(cuts)
+        assert taken.tolist() == [len(c) >= len(line) for c in cuts]
+
+
+def test_threads_give_the_batch_in_line_order(monkeypatch):
+    """A batch cut into one slice per thread gives the same table as one slice."""
+    lines = []
+    for i in range(3 * native.CHUNK_LINES):
+        e = plain(f"t{i}", prompt=f"Question {i}?")
+        lines.append(json.dumps(e if i % 7 else {**e, "metadata": {"i": i}}).encode())
+    together, positions, rest = columnar.validate_lines(lines, LIMITS)
+    assert len(rest) == 0 and positions.tolist() == list(range(len(lines)))
+    assert together["event_id"].to_pylist() == [f"t{i}" for i in range(len(lines))]
+    monkeypatch.setattr(native, "_POOL", None)
+    alone, positions_alone, _ = columnar.validate_lines(lines, LIMITS)
+    assert alone.equals(together) and positions_alone.tolist() == positions.tolist()
