@@ -14,8 +14,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from feedback_ingest import native
 from feedback_ingest.schema import pair_id, prompt_hash
 from feedback_ingest.wide import TEXT, wide_text
+
+try:
+    from feedback_ingest import _sha256
+except ImportError:  # not compiled: hashlib does every digest
+    _sha256 = None
+_SHA_NI = _sha256 is not None and _sha256.available()
 
 _DIGEST = methodcaller("digest")
 SLICE_ROWS = 1 << 16
@@ -35,15 +42,53 @@ def _framed(columns: list[pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.large_binary()))
 
 
-def _hex32(columns: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
-    """(first 32 hex digits of the SHA-256 of each row's framed values, its first 4 bytes as a
-    big-endian uint32). Rows are framed slice by slice: memory stays bounded by a slice."""
-    n = len(columns[0])
+def _buffers(column: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes] | None:
+    """(int64 offsets of the rows, data buffer) of a text column, or None if it has nulls."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    column = column.cast(pa.large_binary())
+    if column.null_count:
+        return None
+    _, offsets, data = column.buffers()
+    rows = np.frombuffer(offsets, np.int64)[column.offset : column.offset + len(column) + 1]
+    return rows, data if data is not None else b""
+
+
+def _native_digests(columns: list[pa.Array], n: int) -> bytes | None:
+    """The 32-byte digests of every row by the compiled hasher, on the lane's threads; None
+    where it cannot (no SHA extensions, not compiled, nulls)."""
+    if _sha256 is None or not _SHA_NI:
+        return None
+    buffers = [_buffers(c) for c in columns]
+    if any(b is None for b in buffers):
+        return None
+
+    def work(start: int, stop: int) -> bytes:
+        return _sha256.framed(
+            [(rows[start : stop + 1], data) for rows, data in buffers], stop - start
+        )
+
+    return b"".join(native.sliced(n, work, min_rows=4096))
+
+
+def _hashlib_digests(columns: list[pa.Array], n: int) -> bytes:
+    """The 32-byte digests of every row by hashlib; rows are framed slice by slice, so memory
+    stays bounded by a slice."""
     digests = []
     for start in range(0, n, SLICE_ROWS):
         messages = _framed([c.slice(start, SLICE_ROWS) for c in columns])
         digests.append(b"".join(map(_DIGEST, map(hashlib.sha256, messages.to_pylist()))))
-    head = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 32)[:, :16]
+    return b"".join(digests)
+
+
+def _hex32(columns: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
+    """(first 32 hex digits of the SHA-256 of each row's framed values, its first 4 bytes as a
+    big-endian uint32)."""
+    n = len(columns[0])
+    digests = _native_digests(columns, n)
+    if digests is None:
+        digests = _hashlib_digests(columns, n)
+    head = np.frombuffer(digests, np.uint8).reshape(n, 32)[:, :16]
     text = pa.py_buffer(head.tobytes().hex().encode())
     offsets = pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32).tobytes())
     leading = np.ascontiguousarray(head[:, :4]).view(">u4").ravel().astype(np.int64)

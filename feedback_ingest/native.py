@@ -37,6 +37,16 @@ def available() -> bool:
     return _pairwise is not None
 
 
+def sliced(n: int, work, min_rows: int = CHUNK_LINES) -> list:
+    """`work(start, stop)` over [0, n) cut into one slice per core (each `min_rows` at least),
+    run on the lane's threads; results in order. The work must release the GIL to gain."""
+    slices = 1 if _POOL is None else max(1, min(_THREADS, n // max(min_rows, 1)))
+    if slices == 1:
+        return [work(0, n)]
+    bounds = np.linspace(0, n, slices + 1).astype(int).tolist()
+    return list(_POOL.map(work, bounds[:-1], bounds[1:]))
+
+
 def _strings(column: tuple[bytes, bytes, bytes], count: int) -> pa.Array:
     offsets, data, valid = column
     flags = np.frombuffer(valid, np.uint8)
@@ -82,11 +92,8 @@ def scan_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray
     scanner is not compiled. Large batches are cut into one slice per core."""
     if _pairwise is None:
         return None
-    slices = 1 if _POOL is None else max(1, min(_THREADS, len(lines) // CHUNK_LINES))
-    if slices == 1:
-        return _table(_scan(lines, limits))
-    bounds = np.linspace(0, len(lines), slices + 1).astype(int)
-    parts = [lines[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    answers = list(_POOL.map(lambda part: _table(_scan(part, limits)), parts))
+    answers = sliced(len(lines), lambda a, b: _table(_scan(lines[a:b], limits)))
+    if len(answers) == 1:
+        return answers[0]
     table = pa.concat_tables([t for t, _ in answers])
     return table, np.concatenate([mask for _, mask in answers])

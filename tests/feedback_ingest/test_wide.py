@@ -70,8 +70,12 @@ def test_parts_are_written_in_bounded_slices_and_keep_the_pair_schema(tmp_path, 
     assert pq.read_table(path).to_pylist() == table.slice(50).to_pylist()
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "hashlib"])
 @pytest.mark.parametrize("text_type", [pa.string(), pa.large_string()])
-def test_arrow_hashing_never_falls_back_to_python(monkeypatch, text_type):
+def test_arrow_hashing_never_falls_back_to_python(monkeypatch, text_type, compiled):
+    if compiled and not digests._SHA_NI:
+        pytest.skip("no compiled hasher on this CPU (test_digests says why)")
+    monkeypatch.setattr(digests, "_SHA_NI", compiled)
     prompts = [f" prompt {i % 7}\u3000" for i in range(50)]
     chosen, rejected = [f"c{i}" for i in range(50)], [f"r{i}\u00e9" for i in range(50)]
     expected = [pair_id(p, c, r) for p, c, r in zip(prompts, chosen, rejected, strict=True)]
