@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 # caller's setting (on a GPU host, scoring waits on a single-threaded tokenizer).
 demo test: export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test browser-deps lint format ui bench reliability clean
+.PHONY: install demo test browser-deps lint format ui bench reliability fuzz-native clean
 
 install: $(STAMP)
 
@@ -61,6 +61,18 @@ bench: $(STAMP)
 LOAD_SIZES ?= 100000,300000
 reliability: $(STAMP)
 	$(PY) bench/reliability.py --load-sizes $(LOAD_SIZES)
+
+# The compiled ingest modules built with AddressSanitizer + UBSan and fed mutated events.
+FUZZ_ROUNDS ?= 3000
+SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -std=c11 -shared -fPIC
+fuzz-native: $(STAMP)
+	rm -rf build/sanitized && mkdir -p build/sanitized
+	for name in _pairwise _sha256; do \
+	    gcc $(SAN) -I"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+	        feedback_ingest/$$name.c -o build/sanitized/$$name.san.so || exit 1; done
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	    $(PY) tests/reliability/fuzz_native.py --modules build/sanitized --rounds $(FUZZ_ROUNDS)
 
 clean:
 	rm -rf $(VENV) .rmops build feedback_ingest/*.so
