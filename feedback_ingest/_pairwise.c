@@ -1,9 +1,10 @@
 /* The native lane: pairwise JSONL lines of the common shape -> column buffers, without the GIL.
  *
  * Like the other fast paths it only ever ACCEPTS: a line is taken only when every byte of it
- * was read by this strict scanner (known keys once each, strings, true/false/null; no
- * numbers, no unknown keys, no escape that could hide a control character or a lone
- * surrogate) and every check of the reference validator passed. Anything else is left to the
+ * was read by this strict scanner (known keys once each, strings, true/false/null, numbers
+ * only inside metadata, which stays raw JSON for msgspec; no unknown keys, no escape that
+ * could hide a control character or a lone surrogate) and every check of the reference
+ * validator passed. Anything else is left to the
  * Python lanes, which name the reason. Every read is bounded by the line's end; no recursion.
  */
 #define PY_SSIZE_T_CLEAN
@@ -304,6 +305,8 @@ typedef struct {
     Str id[2], text[2], policy[2];
     int tie;  /* 0 absent, 1 null, 2 false, 3 true */
     int seen;  /* objects and metadata already read: a repeated key punts */
+    const unsigned char *metadata;  /* the raw JSON object in the line (msgspec decodes it) */
+    size_t metadata_len;
 } Event;
 
 typedef int (*FieldFn)(Cur *, const Str *, void *);
@@ -368,6 +371,77 @@ static int annotator_field(Cur *c, const Str *k, void *ctx) {
     return PUNT;
 }
 
+/* A JSON number, strictly by the grammar (its value is msgspec's business). */
+static int number(Cur *c) {
+    const unsigned char *p = c->p, *e = c->end;
+#define DIGIT (p < e && *p >= '0' && *p <= '9')
+    if (p < e && *p == '-') p++;
+    if (p < e && *p == '0') p++;
+    else if (DIGIT) while (DIGIT) p++;
+    else return PUNT;
+    if (p < e && *p == '.') {
+        p++;
+        if (!DIGIT) return PUNT;
+        while (DIGIT) p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (!DIGIT) return PUNT;
+        while (DIGIT) p++;
+    }
+#undef DIGIT
+    c->p = p;
+    return OK;
+}
+
+/* Any JSON value, read past (strings checked as everywhere else); nesting beyond 32 punts. */
+static int value(Cur *c, int depth) {
+    ws(c);
+    if (c->p >= c->end || depth > 32) return PUNT;
+    unsigned char open = *c->p;
+    size_t mark = c->scratch->len;  /* what is read here is not kept */
+    if (open == '"') {
+        Str s = {0};
+        int rc = string(c, &s);
+        c->scratch->len = mark;
+        return rc;
+    }
+    if (open != '{' && open != '[') {
+        if (literal(c, "true") || literal(c, "false") || literal(c, "null")) return OK;
+        return number(c);
+    }
+    unsigned char close = open == '{' ? '}' : ']';
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == close) {
+        c->p++;
+        return OK;
+    }
+    for (;;) {
+        int rc;
+        if (open == '{') {
+            Str key = {0};
+            ws(c);
+            rc = string(c, &key);
+            c->scratch->len = mark;
+            if (rc != OK) return rc;
+            if (!expect(c, ':')) return PUNT;
+        }
+        if ((rc = value(c, depth + 1)) != OK) return rc;
+        ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (c->p < c->end && *c->p == close) {
+            c->p++;
+            return OK;
+        }
+        return PUNT;
+    }
+}
+
 static int once(Event *e, int bit) {
     if (e->seen & bit) return 0;
     e->seen |= bit;
@@ -392,9 +466,15 @@ static int top_field(Cur *c, const Str *k, void *ctx) {
     }
     if (key_is(c, k, "preference")) return once(e, 2) ? object(c, preference_field, e) : PUNT;
     if (key_is(c, k, "annotator")) return once(e, 4) ? object(c, annotator_field, e) : PUNT;
-    if (key_is(c, k, "metadata")) {  /* only null: metadata takes the Python lanes */
+    if (key_is(c, k, "metadata")) {  /* null or an object, kept raw for msgspec */
+        if (!once(e, 8)) return PUNT;
         ws(c);
-        return once(e, 8) && literal(c, "null") ? OK : PUNT;
+        if (literal(c, "null")) return OK;
+        if (c->p >= c->end || *c->p != '{') return PUNT;
+        e->metadata = c->p;
+        int rc = value(c, 0);
+        e->metadata_len = (size_t)(c->p - e->metadata);
+        return rc;
     }
     return PUNT;
 }
@@ -408,7 +488,7 @@ typedef struct {
 } Limits;
 
 enum { COL_EVENT_ID, COL_PROMPT, COL_ANNOTATOR_ID, COL_KIND, COL_IDS, COL_TEXTS, COL_POLICIES,
-       N_COLS };
+       COL_METADATA, N_COLS };
 
 typedef struct {
     Buf data, offsets, valid;  /* int32 offsets (the first is 0), one validity byte per value */
@@ -552,6 +632,8 @@ static int emit(Out *out, const Limits *L, const Buf *sc, const Event *e, const 
         col_put(&out->cols[COL_POLICIES], has_policy ? sdata(sc, &e->policy[i]) : d,
                 r->policy_len[i], 0, 0, 0, 0, (uint8_t)has_policy);
     }
+    col_put(&out->cols[COL_METADATA], e->metadata ? e->metadata : d, e->metadata_len, 0, 0, 0, 0,
+            (uint8_t)(e->metadata != NULL));
     buf_put(&out->micros, &r->micros, 8);
     buf_put(&out->winner, &r->winner, 4);
     buf_put(&out->tie, &r->tie, 1);

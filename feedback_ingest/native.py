@@ -1,10 +1,11 @@
 """The native lane: pairwise JSONL lines of the common shape straight into Arrow columns.
 
 `_pairwise.c` scans each line once, strictly, without the GIL, so batches are split over the
-cores. Like the other fast paths it only ever ACCEPTS: whatever it does not take (chat
-prompts, metadata, numbers, unknown keys, suspicious escapes, anything invalid) goes to the
-Python lanes, which judge it and name the reason; tests check that every lane stores the
-very record the reference validator makes.
+cores; metadata objects come back as raw JSON, decoded here by msgspec. Like the other fast
+paths it only ever ACCEPTS: whatever it does not take (chat prompts, HH transcripts, numbers
+outside metadata, unknown keys, suspicious escapes, anything invalid) goes to the Python
+lanes, which judge it and name the reason; tests check that every lane stores the very
+record the reference validator makes.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 
 from feedback_ingest.render import ASSISTANT, HUMAN
 from feedback_ingest.store import EVENT_SCHEMA
-from feedback_ingest.validate import Limits
+from feedback_ingest.validate import Limits, encode_metadata
 
 try:
     from feedback_ingest import _pairwise
@@ -30,6 +32,7 @@ _THREADS = min(len(os.sched_getaffinity(0)), 8)
 _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="native-lane") if _THREADS > 1 else None
 _TS_TYPE = EVENT_SCHEMA.field("timestamp").type
 _HUMAN, _ASSISTANT = HUMAN.encode(), ASSISTANT.encode()
+_METADATA = msgspec.json.Decoder(dict)
 
 
 def available() -> bool:
@@ -47,18 +50,35 @@ def sliced(n: int, work, min_rows: int = CHUNK_LINES) -> list:
     return list(_POOL.map(work, bounds[:-1], bounds[1:]))
 
 
-def _strings(column: tuple[bytes, bytes, bytes], count: int) -> pa.Array:
+def _strings(column: tuple[bytes, bytes, bytes], count: int, kind=pa.string()) -> pa.Array:
     offsets, data, valid = column
     flags = np.frombuffer(valid, np.uint8)
     bitmap = None if flags.all() else pa.py_buffer(np.packbits(flags, bitorder="little"))
     buffers = [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.string(), count, buffers)
+    return pa.Array.from_buffers(kind, count, buffers)
+
+
+def _metadata(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(metadata as the other lanes store it, mask of rows msgspec could decode)."""
+    decodable = np.ones(len(raw), bool)
+    if raw.null_count == len(raw):
+        return pa.nulls(len(raw), pa.string()), decodable
+    values = raw.to_pylist()
+    for i, value in enumerate(values):
+        if value is not None:
+            try:
+                values[i] = encode_metadata(_METADATA.decode(value))
+            except (msgspec.DecodeError, ValueError, RecursionError):  # e.g. 1e400
+                values[i], decodable[i] = None, False
+    return pa.array(values, pa.string()), decodable
 
 
 def _table(scanned: tuple) -> tuple[pa.Table, np.ndarray]:
     """(accepted events in EVENT_SCHEMA, accepted mask) from one scanner answer."""
-    ok, micros, winner, tie, (event_id, prompt, annotator, kind, ids, texts, policies) = scanned
+    ok, micros, winner, tie, columns = scanned
+    event_id, prompt, annotator, kind, ids, texts, policies, metadata = columns
     n = len(micros) // 8
+    metadata, decodable = _metadata(_strings(metadata, n, pa.binary()))
     pairs = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
     columns = {
         "event_id": _strings(event_id, n),
@@ -74,10 +94,14 @@ def _table(scanned: tuple) -> tuple[pa.Table, np.ndarray]:
         "tie": pa.array(np.frombuffer(tie, np.uint8).astype(bool), pa.bool_()),
         "order_idx": pa.nulls(n, pa.list_(pa.int32())),
         "scores": pa.nulls(n, pa.list_(pa.float64())),
-        "metadata": pa.nulls(n, pa.string()),
+        "metadata": metadata,
     }
-    arrays = [columns[f.name] for f in EVENT_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA), np.frombuffer(ok, bool)
+    table = pa.Table.from_arrays([columns[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+    taken = np.frombuffer(ok, bool).copy()
+    if not decodable.all():  # left to the Python lanes, which name the reason
+        table = table.filter(pa.array(decodable))
+        taken[np.flatnonzero(taken)[~decodable]] = False
+    return table, taken
 
 
 def _scan(lines: list[bytes], limits: Limits) -> tuple:
