@@ -542,9 +542,10 @@ typedef struct {
 } Row;
 
 static int judged(const Limits *L, const Buf *sc, Event *e, Row *row) {
-    Py_ssize_t id_max = L->max_id_chars ? L->max_id_chars : L->max_text_chars;
+    Py_ssize_t id_max = L->max_id_chars;
     Span unused;
-    if (L->max_responses < 2 || (e->seen & 7) != 7) return 0;
+    if (L->max_id_chars < 1 || L->max_text_chars < 1 || L->max_responses < 2) return 0;
+    if ((e->seen & 7) != 7) return 0;
     if (!text_ok(sc, &e->event_id, id_max, &unused) || e->type.set != 1 ||
         !is(sc, &e->type, "pairwise") || e->timestamp.set != 1 ||
         !timestamp(sdata(sc, &e->timestamp), e->timestamp.len, &row->micros))

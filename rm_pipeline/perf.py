@@ -53,9 +53,14 @@ def model_flops_utilisation(
 CUDA_PAD_MULTIPLE = 64
 
 
+def device_kind(device: object) -> str:
+    """The kind of a torch device named as a string or `torch.device`: "cuda:1" -> "cuda"."""
+    return str(device).split(":", 1)[0]
+
+
 def pad_multiple(device: str) -> int:
     """What batch widths are rounded up to on `device` (1: no rounding)."""
-    return CUDA_PAD_MULTIPLE if device == "cuda" else 1
+    return CUDA_PAD_MULTIPLE if device_kind(device) == "cuda" else 1
 
 
 def padded_width(longest: int, multiple: int, cap: int | None) -> int:
@@ -74,7 +79,7 @@ def attention_for(device: str):
     Elsewhere a no-op."""
     import contextlib
 
-    if device != "cuda":
+    if device_kind(device) != "cuda":
         return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -92,4 +97,4 @@ SCORING_BATCH: dict[str, tuple[int, int | None]] = {"cuda": (128, 128 * 256), "c
 
 def scoring_batch(device: str) -> tuple[int, int | None]:
     """(batch size, token budget or None) that `RewardScorer` uses on `device` by default."""
-    return SCORING_BATCH.get(device, SCORING_BATCH["cpu"])
+    return SCORING_BATCH.get(device_kind(device), SCORING_BATCH["cpu"])

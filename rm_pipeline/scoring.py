@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from rm_pipeline.card import RewardCard, verify_folder
-from rm_pipeline.perf import attention_for, pad_multiple, padded_width, scoring_batch
+from rm_pipeline.perf import (
+    attention_for,
+    device_kind,
+    pad_multiple,
+    padded_width,
+    scoring_batch,
+)
 from rm_pipeline.rendering import encode_pairs
 
 
@@ -152,7 +158,7 @@ def score_token_ids(
 
 def _to_device(torch: Any, array: np.ndarray, device: str):
     tensor = torch.from_numpy(array)
-    if device == "cuda":  # pinned host memory lets the copy run beside the previous batch
+    if device_kind(device) == "cuda":  # pinned host memory: the copy runs beside the last batch
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
 
@@ -177,7 +183,7 @@ class RewardScorer:
         self.batch_size = batch_size or default_size
         self.max_batch_tokens = max_batch_tokens or default_tokens
         self.autocast_dtype = None
-        if device == "cuda":
+        if device_kind(device) == "cuda":
             import torch
 
             self.autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else None

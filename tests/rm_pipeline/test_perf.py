@@ -37,3 +37,18 @@ def test_bf16_peak_by_device_name(monkeypatch, name, peak):
 def test_count_parameters_counts_every_weight():
     model = torch.nn.Linear(10, 3)  # 30 weights + 3 biases
     assert perf.count_parameters(model) == 33
+
+
+def test_an_indexed_cuda_device_gets_the_cuda_settings():
+    """ "cuda:1" is a CUDA device: the same batches, padding and attention choice as "cuda"."""
+    import contextlib
+
+    from rm_pipeline.perf import attention_for, device_kind, pad_multiple, scoring_batch
+
+    assert [device_kind(d) for d in ("cuda:1", "cuda", "cpu", "mps:0")] == [
+        "cuda", "cuda", "cpu", "mps",
+    ]  # fmt: skip
+    assert scoring_batch("cuda:1") == scoring_batch("cuda") != scoring_batch("cpu")
+    assert pad_multiple("cuda:0") == pad_multiple("cuda") > pad_multiple("cpu") == 1
+    assert isinstance(attention_for("cpu"), contextlib.nullcontext)
+    assert not isinstance(attention_for("cuda:0"), contextlib.nullcontext)
