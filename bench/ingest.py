@@ -15,112 +15,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ingest_paths import floor, make_lines, naive, write
+
 from feedback_ingest.build import build_snapshot
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
-
-WORDS = ("tea", "bread", "rain", "chess", "river", "star", "bird", "train", "coffee", "sleep",
-         "garden", "budget", "run", "photo", "volcano", "map", "music", "paint", "cook", "swim",
-         "read", "write", "code", "plan", "fix", "build", "learn")  # fmt: skip
-
-
-def make_lines(n: int, start: int, seed: int) -> list[bytes]:
-    """`n` pairwise events with distinct prompts and realistic text lengths."""
-    rng = random.Random(seed)
-    lines = []
-    for i in range(start, start + n):
-        words = " ".join(rng.choices(WORDS, k=25))
-        good = " ".join(rng.choices(WORDS, k=45))
-        event = {
-            "event_id": f"bench-{i:09d}",
-            "timestamp": f"2026-01-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
-            "type": "pairwise",
-            "prompt": f"Question {i}: {words}?",
-            "responses": [
-                {"id": "a", "text": f"Sure! {good}.", "policy_version": "p1"},
-                {"id": "b", "text": f"No idea about {words[:40]}.", "policy_version": "p1"},
-            ],
-            "preference": {"winner": "a" if rng.random() < 0.9 else "b"},
-            "annotator": {"id": f"h{i % 50}", "kind": "human"},
-        }
-        lines.append(json.dumps(event).encode())
-    return lines
-
-
-def write(path: Path, lines: list[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\n".join(lines) + b"\n")
-
-
-def naive(path: Path, out: Path) -> int:
-    """Row by row: parse, validate, dedupe, aggregate per pair in Python, one DataFrame."""
-    import pandas as pd
-
-    from feedback_ingest.schema import pair_id, prompt_hash
-    from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
-
-    limits, seen, pairs = Limits(), set(), {}
-    with open(path, "rb") as handle:
-        for line in handle:
-            try:
-                event = validate_event(parse_raw(line.rstrip(b"\n"), limits), limits)
-            except EventRejected:
-                continue
-            if event["event_id"] in seen:
-                continue
-            seen.add(event["event_id"])
-            texts, w = event["response_texts"], event["winner_idx"]
-            if w < 0:
-                continue
-            for j, loser in enumerate(texts):
-                if j == w:
-                    continue
-                key = (event["prompt"], *sorted((texts[w], loser)))
-                votes = pairs.setdefault(key, {"votes": {}, "ids": [], "ts": event["timestamp"]})
-                votes["votes"][texts[w]] = votes["votes"].get(texts[w], 0) + 1
-                votes["ids"].append(event["event_id"])
-    rows = []
-    for (prompt, a, b), v in pairs.items():
-        va, vb = v["votes"].get(a, 0), v["votes"].get(b, 0)
-        if va == vb:
-            continue
-        chosen, rejected = (a, b) if va > vb else (b, a)
-        ph = prompt_hash(prompt)
-        split = "val" if int(ph[:8], 16) % 10 == 0 else "train"
-        rows.append({"pair_id": pair_id(prompt, chosen, rejected), "prompt": prompt,
-                     "chosen": chosen, "rejected": rejected, "n_votes": va + vb,
-                     "agreement": max(va, vb) / (va + vb), "source_event_ids": v["ids"],
-                     "prompt_hash": ph, "split": split})  # fmt: skip
-    frame = pd.DataFrame(rows)
-    for split in ("train", "val"):
-        frame[frame.split == split].to_parquet(out / f"{split}.parquet")
-    return len(frame)
-
-
-def floor(path: Path, events_dir: Path, out: Path) -> tuple[float, float]:
-    """Seconds that any path spends at least: decoding every line (msgspec, untyped, nothing
-    checked) and one Parquet write of the accepted events (the path writes them twice)."""
-    import msgspec
-    import pyarrow.parquet as pq
-
-    from feedback_ingest.store import read_parts
-
-    lines = path.read_bytes().splitlines()
-    started = time.perf_counter()
-    for line in lines:
-        msgspec.json.decode(line)
-    decode = time.perf_counter() - started
-    table = read_parts(sorted(events_dir.glob("part-*.parquet")))
-    started = time.perf_counter()
-    pq.write_table(table, out / "floor.parquet", compression="snappy")
-    return decode, time.perf_counter() - started
 
 
 def stages(seconds: dict[str, float]) -> str:
@@ -207,11 +112,12 @@ def _full_runs(path: Path, home: Path, repeats: int, n: int) -> dict:
         write(config.incoming_dir / "a-full.jsonl", [])  # the folder; the file is linked
         (config.incoming_dir / "a-full.jsonl").unlink()
         (config.incoming_dir / "a-full.jsonl").symlink_to(path)
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, peak = time.perf_counter(), time.process_time(), _peak_mb()
         report, snapshot = ingest_feedback(config), build_snapshot(config)
         runs.append({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
                      "ingest": report.stage_seconds, "snapshot": snapshot.stage_seconds,
-                     "accepted": report.accepted, "pairs": snapshot.counts["total"]})  # fmt: skip
+                     "accepted": report.accepted, "pairs": snapshot.counts["total"],
+                     "new_peak_mb": _peak_mb() - peak})  # fmt: skip
     return {"runs": runs, "incremental": _incremental(config, n)}
 
 
@@ -221,6 +127,28 @@ def _incremental(config: IngestConfig, n: int) -> dict:
     report, snapshot = ingest_feedback(config), build_snapshot(config)
     assert snapshot.counts["new_events"] == n // 100 and report.accepted == n // 100
     return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu}
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _first_touch() -> dict:
+    """Seconds per MiB to touch memory this process never had, then the same memory again:
+    the price of a new memory peak (high in a VM whose host hands pages out lazily)."""
+    import numpy as np
+
+    size = 256 << 20
+    started = time.perf_counter()
+    block = np.ones(size, np.uint8)
+    fresh = time.perf_counter() - started
+    started = time.perf_counter()
+    block[:] = 2
+    again = time.perf_counter() - started
+    return {"fresh_ms_per_mb": 1000 * fresh / 256, "again_ms_per_mb": 1000 * again / 256}
 
 
 def _naive_runs(path: Path, out: Path, repeats: int) -> dict:
@@ -244,6 +172,8 @@ def _worker(args: list[str]) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     if kind == "rmops":
         result = _full_runs(Path(path), Path(folder), int(repeats), int(n))
+    elif kind == "probe":
+        result = _first_touch()
     else:
         result = _naive_runs(Path(path), Path(folder), int(repeats))
     print(json.dumps(result))
@@ -258,6 +188,7 @@ def pairwise(n: int, repeats: int) -> None:
         ours = _in_fresh_process("rmops", str(path), f"{tmp}/ours", str(1 + repeats), str(n))
         cold_incr = _in_fresh_process("rmops", str(path), f"{tmp}/again", "1", str(n))
         base = _in_fresh_process("naive", str(path), f"{tmp}/naive", str(1 + repeats), str(n))
+        touch = _in_fresh_process("probe", "-", f"{tmp}/probe", "0", "0")
         config = IngestConfig(home=Path(tmp) / "ours" / f"run{repeats}")
         t_decode, t_write = floor(path, config.events_dir, Path(tmp))
     runs, naive_runs = ours["runs"], base["runs"]
@@ -273,6 +204,9 @@ def pairwise(n: int, repeats: int) -> None:
         print(f"  ingest stages (s): {stages(run['ingest'])}")
         print(f"  snapshot stages (s): {stages(run['snapshot'])}")
     print(f"  every run (s): rmops {_seconds(runs)}; naive {_seconds(naive_runs)}")
+    print(f"  new memory peak in the first run: {cold['new_peak_mb']:.0f} MiB; touching memory "
+          f"first costs {touch['fresh_ms_per_mb']:.2f} ms/MiB here, again "
+          f"{touch['again_ms_per_mb']:.2f} ms/MiB")  # fmt: skip
     t_floor, tenth = t_decode + t_write, naive_warm["seconds"] / 10
     print(f"floor: JSON decoding alone {t_decode:.2f} s + one Parquet write of the events "
           f"{t_write:.2f} s = {t_floor:.2f} s = {n / t_floor:,.0f} events/s; 10x the naive "
