@@ -142,6 +142,7 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
             report.quarantined += sum(reasons.values()) - quarantined
             report.cursor = cursor
             report.batches += 1
+            del batch, valid, accepted  # before the next batch is read: one batch in memory
     report.quarantine_reasons = dict(sorted(reasons.items()))
     report.by_type = dict(sorted(by_type.items()))
     report.stage_seconds = clock.rounded()
