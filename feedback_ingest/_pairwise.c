@@ -300,6 +300,12 @@ static int timestamp(const unsigned char *s, size_t len, int64_t *out) {
 
 /* ---- one event ---- */
 
+#define MAX_MESSAGES 256  /* validate._prompt refuses longer chats */
+
+typedef struct {
+    Str role, content;
+} Message;
+
 typedef struct {
     Str event_id, timestamp, type, prompt, kind, annotator_id, winner;
     Str id[2], text[2], policy[2];
@@ -307,6 +313,8 @@ typedef struct {
     int seen;  /* objects and metadata already read: a repeated key punts */
     const unsigned char *metadata;  /* the raw JSON object in the line (msgspec decodes it) */
     size_t metadata_len;
+    Message *messages;  /* a chat prompt: `n_messages` of the caller's MAX_MESSAGES */
+    int n_messages, chat;
 } Event;
 
 typedef int (*FieldFn)(Cur *, const Str *, void *);
@@ -442,6 +450,32 @@ static int value(Cur *c, int depth) {
     }
 }
 
+static int message_field(Cur *c, const Str *k, void *ctx) {
+    Message *m = ctx;
+    if (key_is(c, k, "role")) return string_or_null(c, &m->role);
+    if (key_is(c, k, "content")) return string_or_null(c, &m->content);
+    return PUNT;
+}
+
+/* A chat prompt: a non-empty list of {role, content} objects. */
+static int chat_prompt(Cur *c, Event *e) {
+    if (e->chat || e->prompt.set || !expect(c, '[')) return PUNT;
+    e->chat = 1;
+    for (;;) {
+        if (e->n_messages == MAX_MESSAGES) return PUNT;
+        Message *m = &e->messages[e->n_messages++];
+        memset(m, 0, sizeof *m);
+        int rc = object(c, message_field, m);
+        if (rc != OK) return rc;
+        ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        return expect(c, ']') ? OK : PUNT;
+    }
+}
+
 static int once(Event *e, int bit) {
     if (e->seen & bit) return 0;
     e->seen |= bit;
@@ -453,7 +487,11 @@ static int top_field(Cur *c, const Str *k, void *ctx) {
     if (key_is(c, k, "event_id")) return string_or_null(c, &e->event_id);
     if (key_is(c, k, "timestamp")) return string_or_null(c, &e->timestamp);
     if (key_is(c, k, "type")) return string_or_null(c, &e->type);
-    if (key_is(c, k, "prompt")) return string_or_null(c, &e->prompt);  /* chat lists punt */
+    if (key_is(c, k, "prompt")) {
+        ws(c);
+        if (c->p < c->end && *c->p == '[') return chat_prompt(c, e);
+        return e->chat ? PUNT : string_or_null(c, &e->prompt);
+    }
     if (key_is(c, k, "responses")) {
         if (!once(e, 1) || !expect(c, '[')) return PUNT;
         for (int i = 0; i < 2; i++) {
@@ -481,10 +519,15 @@ static int top_field(Cur *c, const Str *k, void *ctx) {
 
 /* ---- checks (those of validate.py) and the output columns ---- */
 
+#define MAX_ROLES 8
+
 typedef struct {
     Py_ssize_t max_event_bytes, max_text_chars, max_id_chars, max_responses;
     const unsigned char *human, *assistant, *human_bare;
     size_t human_len, assistant_len, human_bare_len;
+    int n_roles;  /* render.ROLE_LABELS: lower-case role -> label */
+    const char *role[MAX_ROLES], *label[MAX_ROLES];
+    Py_ssize_t role_len[MAX_ROLES], label_len[MAX_ROLES];
 } Limits;
 
 enum { COL_EVENT_ID, COL_PROMPT, COL_ANNOTATOR_ID, COL_KIND, COL_IDS, COL_TEXTS, COL_POLICIES,
@@ -539,7 +582,43 @@ typedef struct {
     int32_t winner;
     uint8_t tie;
     int64_t micros;
+    Span *content;  /* a chat prompt's stripped contents and role labels (caller's arrays) */
+    int *label;
 } Row;
+
+static size_t chars_in(const unsigned char *d, size_t a, size_t b) {
+    size_t n = 0;
+    for (size_t i = a; i < b; i++) n += (d[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* The label of an ASCII role, compared case-insensitively as `role.lower()` is; -1 if none. */
+static int role_label(const Limits *L, const Buf *sc, const Str *role) {
+    const unsigned char *r = sdata(sc, role);
+    for (int k = 0; k < L->n_roles; k++) {
+        if ((Py_ssize_t)role->len != L->role_len[k]) continue;
+        size_t i = 0;
+        while (i < role->len && r[i] < 0x80 &&
+               (r[i] >= 'A' && r[i] <= 'Z' ? r[i] + 32 : r[i]) == (unsigned char)L->role[k][i])
+            i++;
+        if (i == role->len) return k;
+    }
+    return -1;
+}
+
+/* The checks of `validate._prompt` for a message list, and the rendered length. */
+static int chat_ok(const Limits *L, const Buf *sc, const Event *e, Row *row) {
+    if (e->n_messages < 1) return 0;
+    size_t rendered = L->assistant_len;  /* ASCII: bytes are characters */
+    for (int i = 0; i < e->n_messages; i++) {
+        const Message *m = &e->messages[i];
+        if (m->role.set != 1 || (row->label[i] = role_label(L, sc, &m->role)) < 0) return 0;
+        if (!text_ok(sc, &m->content, L->max_text_chars, &row->content[i])) return 0;
+        rendered += 4 + (size_t)L->label_len[row->label[i]] +
+                    chars_in(sc->data, row->content[i].a, row->content[i].b);
+    }
+    return (Py_ssize_t)rendered <= L->max_text_chars;
+}
 
 static int judged(const Limits *L, const Buf *sc, Event *e, Row *row) {
     Py_ssize_t id_max = L->max_id_chars;
@@ -550,9 +629,10 @@ static int judged(const Limits *L, const Buf *sc, Event *e, Row *row) {
         !is(sc, &e->type, "pairwise") || e->timestamp.set != 1 ||
         !timestamp(sdata(sc, &e->timestamp), e->timestamp.len, &row->micros))
         return 0;
-    if (!text_ok(sc, &e->prompt, L->max_text_chars, &row->prompt) ||
-        starts(sc, &e->prompt, L->human, L->human_len) ||
-        starts(sc, &e->prompt, L->human_bare, L->human_bare_len))
+    if (e->chat ? !chat_ok(L, sc, e, row)
+                : !text_ok(sc, &e->prompt, L->max_text_chars, &row->prompt) ||
+                      starts(sc, &e->prompt, L->human, L->human_len) ||
+                      starts(sc, &e->prompt, L->human_bare, L->human_bare_len))
         return 0;  /* HH transcripts are rendered by Python */
     for (int i = 0; i < 2; i++) {
         if (!text_ok(sc, &e->id[i], id_max, &unused) ||
@@ -588,52 +668,77 @@ static int col_reserve(Col *c, size_t bytes, size_t values) {
            buf_reserve(&c->valid, values) ? OK : NOMEM;
 }
 
-/* Appends one value (the pieces given); reserved beforehand, so it cannot fail. */
-static void col_put(Col *c, const unsigned char *a, size_t na, const unsigned char *b, size_t nb,
-                    const unsigned char *d, size_t nd, uint8_t valid) {
-    unsigned char *o = c->data.data + c->data.len;
-    if (na) memcpy(o, a, na);
-    if (nb) memcpy(o + na, b, nb);
-    if (nd) memcpy(o + na + nb, d, nd);
-    c->data.len += na + nb + nd;
+/* Appends to the value being written; reserved beforehand, so it cannot fail. */
+static void col_add(Col *c, const void *p, size_t n) {
+    if (n) memcpy(c->data.data + c->data.len, p, n);
+    c->data.len += n;
+}
+
+/* Ends the value being written. */
+static void col_end(Col *c, uint8_t valid) {
     int32_t end = (int32_t)c->data.len;
     memcpy(c->offsets.data + c->offsets.len, &end, 4);
     c->offsets.len += 4;
     c->valid.data[c->valid.len++] = valid;
 }
 
+static void col_put(Col *c, const void *p, size_t n, uint8_t valid) {
+    col_add(c, p, n);
+    col_end(c, valid);
+}
+
+/* Bytes of the rendered prompt. */
+static size_t prompt_bytes(const Limits *L, const Event *e, const Row *r) {
+    size_t n = L->assistant_len;
+    if (!e->chat) return n + L->human_len + 1 + (r->prompt.b - r->prompt.a);
+    for (int i = 0; i < e->n_messages; i++)
+        n += 4 + (size_t)L->label_len[r->label[i]] + (r->content[i].b - r->content[i].a);
+    return n;
+}
+
+/* The rendered prompt, as `render.render_prompt` makes it. */
+static void put_prompt(Col *c, const Limits *L, const unsigned char *d, const Event *e,
+                       const Row *r) {
+    if (e->chat) {
+        for (int i = 0; i < e->n_messages; i++) {
+            col_add(c, "\n\n", 2);
+            col_add(c, L->label[r->label[i]], (size_t)L->label_len[r->label[i]]);
+            col_add(c, ": ", 2);
+            col_add(c, d + r->content[i].a, r->content[i].b - r->content[i].a);
+        }
+    } else {
+        col_add(c, L->human, L->human_len);
+        col_add(c, " ", 1);
+        col_add(c, d + r->prompt.a, r->prompt.b - r->prompt.a);
+    }
+    col_add(c, L->assistant, L->assistant_len);
+    col_end(c, 1);
+}
+
 static int emit(Out *out, const Limits *L, const Buf *sc, const Event *e, const Row *r,
                 size_t line_len) {
-    size_t room = line_len + L->human_len + L->assistant_len + 1;
+    size_t room = line_len, prompt = prompt_bytes(L, e, r);  /* values are parts of the line */
     int rc;
     for (int i = 0; i < N_COLS; i++)
-        if ((rc = col_reserve(&out->cols[i], room, 2)) != OK) return rc;
+        if ((rc = col_reserve(&out->cols[i], i == COL_PROMPT ? prompt : room, 2)) != OK) return rc;
     if (!buf_reserve(&out->micros, 8) || !buf_reserve(&out->winner, 4) ||
         !buf_reserve(&out->tie, 1))
         return NOMEM;
     const unsigned char *d = sc->data;
-    col_put(&out->cols[COL_EVENT_ID], sdata(sc, &e->event_id), e->event_id.len, 0, 0, 0, 0, 1);
-    col_put(&out->cols[COL_PROMPT], L->human, L->human_len, (const unsigned char *)" ", 1,
-            d + r->prompt.a, r->prompt.b - r->prompt.a, 1);
-    /* the assistant suffix goes on the end of the same value */
-    Col *prompt = &out->cols[COL_PROMPT];
-    memcpy(prompt->data.data + prompt->data.len, L->assistant, L->assistant_len);
-    prompt->data.len += L->assistant_len;
-    int32_t end = (int32_t)prompt->data.len;
-    memcpy(prompt->offsets.data + prompt->offsets.len - 4, &end, 4);
+    col_put(&out->cols[COL_EVENT_ID], sdata(sc, &e->event_id), e->event_id.len, 1);
+    put_prompt(&out->cols[COL_PROMPT], L, d, e, r);
     int has_id = e->annotator_id.set == 1;
     col_put(&out->cols[COL_ANNOTATOR_ID], d + (has_id ? r->annotator.a : 0),
-            has_id ? r->annotator.b - r->annotator.a : 0, 0, 0, 0, 0, (uint8_t)has_id);
-    col_put(&out->cols[COL_KIND], sdata(sc, &e->kind), e->kind.len, 0, 0, 0, 0, 1);
+            has_id ? r->annotator.b - r->annotator.a : 0, (uint8_t)has_id);
+    col_put(&out->cols[COL_KIND], sdata(sc, &e->kind), e->kind.len, 1);
     for (int i = 0; i < 2; i++) {
-        col_put(&out->cols[COL_IDS], sdata(sc, &e->id[i]), e->id[i].len, 0, 0, 0, 0, 1);
-        col_put(&out->cols[COL_TEXTS], d + r->text[i].a, r->text[i].b - r->text[i].a, 0, 0, 0,
-                0, 1);
+        col_put(&out->cols[COL_IDS], sdata(sc, &e->id[i]), e->id[i].len, 1);
+        col_put(&out->cols[COL_TEXTS], d + r->text[i].a, r->text[i].b - r->text[i].a, 1);
         int has_policy = e->policy[i].set == 1;
         col_put(&out->cols[COL_POLICIES], has_policy ? sdata(sc, &e->policy[i]) : d,
-                r->policy_len[i], 0, 0, 0, 0, (uint8_t)has_policy);
+                r->policy_len[i], (uint8_t)has_policy);
     }
-    col_put(&out->cols[COL_METADATA], e->metadata ? e->metadata : d, e->metadata_len, 0, 0, 0, 0,
+    col_put(&out->cols[COL_METADATA], e->metadata ? e->metadata : d, e->metadata_len,
             (uint8_t)(e->metadata != NULL));
     buf_put(&out->micros, &r->micros, 8);
     buf_put(&out->winner, &r->winner, 4);
@@ -642,11 +747,18 @@ static int emit(Out *out, const Limits *L, const Buf *sc, const Event *e, const 
 }
 
 /* One line: OK (accepted and emitted), PUNT (left to Python) or NOMEM. */
+typedef struct {  /* room for a chat prompt, reused line after line */
+    Message messages[MAX_MESSAGES];
+    Span content[MAX_MESSAGES];
+    int label[MAX_MESSAGES];
+} Chat;
+
 static int scan_line(const unsigned char *line, size_t len, const Limits *L, Buf *scratch,
-                     Out *out) {
+                     Chat *chat, Out *out) {
     if ((Py_ssize_t)len > L->max_event_bytes) return PUNT;
     Event e;
     memset(&e, 0, sizeof e);
+    e.messages = chat->messages;
     scratch->len = 0;
     Cur c = {line, line + len, scratch};
     int rc = object(&c, top_field, &e);
@@ -655,6 +767,8 @@ static int scan_line(const unsigned char *line, size_t len, const Limits *L, Buf
     if (c.p != c.end) return PUNT;  /* something after the object */
     Row row;
     memset(&row, 0, sizeof row);
+    row.content = chat->content;
+    row.label = chat->label;
     if (!judged(L, scratch, &e, &row)) return PUNT;
     return emit(out, L, scratch, &e, &row, len);
 }
@@ -694,26 +808,34 @@ static PyObject *result(const unsigned char *ok, Py_ssize_t n, const Out *o) {
 }
 
 static PyObject *scan(PyObject *self, PyObject *args) {
-    PyObject *given, *lines, *answer = NULL;
+    PyObject *given, *lines, *roles, *answer = NULL;
     Limits L;
     const char *human, *assistant;
     Py_ssize_t human_len, assistant_len;
     (void)self;
-    if (!PyArg_ParseTuple(args, "Onnnny#y#", &given, &L.max_event_bytes, &L.max_text_chars,
+    if (!PyArg_ParseTuple(args, "Onnnny#y#O!", &given, &L.max_event_bytes, &L.max_text_chars,
                           &L.max_id_chars, &L.max_responses, &human, &human_len, &assistant,
-                          &assistant_len))
+                          &assistant_len, &PyTuple_Type, &roles))
         return NULL;
+    L.n_roles = (int)PyTuple_GET_SIZE(roles);
+    if (L.n_roles > MAX_ROLES)
+        return PyErr_Format(PyExc_ValueError, "at most %d roles", MAX_ROLES);
+    for (int k = 0; k < L.n_roles; k++)
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(roles, k), "y#y#", &L.role[k], &L.role_len[k],
+                              &L.label[k], &L.label_len[k]))
+            return NULL;
     lines = PySequence_List(given);  /* our own list: its items stay alive without the GIL */
     if (!lines) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(lines);
     const unsigned char **starts_of = malloc(sizeof *starts_of * (size_t)(n ? n : 1));
     size_t *lens = malloc(sizeof *lens * (size_t)(n ? n : 1));
     unsigned char *ok = calloc((size_t)(n ? n : 1), 1);
+    Chat *chat = malloc(sizeof *chat);
     Out out;
     Buf scratch = {0};
     int failed = 0;
     memset(&out, 0, sizeof out);
-    if (!starts_of || !lens || !ok) {
+    if (!starts_of || !lens || !ok || !chat) {
         PyErr_NoMemory();
         goto done;
     }
@@ -741,7 +863,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n && !failed; i++) {
-        int rc = scan_line(starts_of[i], lens[i], &L, &scratch, &out);
+        int rc = scan_line(starts_of[i], lens[i], &L, &scratch, chat, &out);
         if (rc == OK) ok[i] = 1;
         else if (rc == NOMEM) failed = 1;
     }
@@ -754,6 +876,7 @@ done:
     free(starts_of);
     free(lens);
     free(ok);
+    free(chat);
     Py_DECREF(lines);
     return answer;
 }
@@ -761,7 +884,7 @@ done:
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(lines, max_event_bytes, max_text_chars, max_id_chars, max_responses, human, "
-     "assistant) -> (accepted mask, micros, winner_idx, tie, columns)\n\n"
+     "assistant, roles) -> (accepted mask, micros, winner_idx, tie, columns)\n\n"
      "Pairwise events of the common shape as column buffers; other lines are left (mask 0)."},
     {NULL, NULL, 0, NULL},
 };

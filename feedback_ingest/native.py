@@ -2,8 +2,8 @@
 
 `_pairwise.c` scans each line once, strictly, without the GIL, so batches are split over the
 cores; metadata objects come back as raw JSON, decoded here by msgspec. Like the other fast
-paths it only ever ACCEPTS: whatever it does not take (chat prompts, HH transcripts, numbers
-outside metadata, unknown keys, suspicious escapes, anything invalid) goes to the Python
+paths it only ever ACCEPTS: whatever it does not take (HH transcripts, numbers outside
+metadata, unknown keys, suspicious escapes, anything invalid) goes to the Python
 lanes, which judge it and name the reason; tests check that every lane stores the very
 record the reference validator makes.
 """
@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from feedback_ingest.render import ASSISTANT, HUMAN
+from feedback_ingest.render import ASSISTANT, HUMAN, ROLE_LABELS
 from feedback_ingest.store import EVENT_SCHEMA
 from feedback_ingest.validate import Limits, encode_metadata
 
@@ -32,6 +32,7 @@ _THREADS = min(len(os.sched_getaffinity(0)), 8)
 _POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="native-lane") if _THREADS > 1 else None
 _TS_TYPE = EVENT_SCHEMA.field("timestamp").type
 _HUMAN, _ASSISTANT = HUMAN.encode(), ASSISTANT.encode()
+_ROLES = tuple((role.encode(), label.encode()) for role, label in ROLE_LABELS.items())
 _METADATA = msgspec.json.Decoder(dict)
 
 
@@ -107,7 +108,7 @@ def _table(scanned: tuple) -> tuple[pa.Table, np.ndarray]:
 def _scan(lines: list[bytes], limits: Limits) -> tuple:
     return _pairwise.scan(
         lines, limits.max_event_bytes, limits.max_text_chars, limits.max_id_chars,
-        limits.max_responses, _HUMAN, _ASSISTANT,
+        limits.max_responses, _HUMAN, _ASSISTANT, _ROLES,
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from fi_helpers import LIMITS, event, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_byte_mutations import TOKENS
-from test_columnar import _paths, _values, set_path
+from test_columnar import _chat_paths, _paths, _roles, _values, set_path
 
 from feedback_ingest import columnar, native
 from feedback_ingest.store import events_table
@@ -64,6 +64,16 @@ def test_common_events_take_the_native_lane_with_the_reference_record():
         plain("m2", metadata={}),  # stored as null, as by the reference
         plain("m3", metadata=None),
         event("m4"),
+        plain("c1", prompt=[{"role": "user", "content": " hi "}]),
+        plain(
+            "c2",
+            prompt=[
+                {"role": "SYSTEM", "content": "Be brief."},
+                {"role": "Human", "content": "Tea?"},
+                {"role": "assistant", "content": "Yes."},
+                {"content": "More \u00e9?", "role": "user"},
+            ],
+        ),  # fmt: skip
     ]
     events[0]["annotator"] = {"kind": "human"}  # no annotator id: null in the record
     events[1]["responses"][0]["policy_version"] = "\u00e9" * 40  # cut to 32 characters
@@ -77,7 +87,7 @@ def test_other_shapes_and_doubtful_lines_are_left_to_python():
     base = plain()
     left = [
         plain("l", metadata=[1, 2]),  # not an object: the reference rejects it
-        plain("c", prompt=[{"role": "user", "content": "hi"}]),  # chat prompt
+        plain("c", prompt=[{"role": "user", "content": "hi", "name": "x"}]),  # an unknown key
         plain("h", prompt="\n\nHuman: hi\n\nAssistant:"),  # an HH transcript
         plain("n", timestamp="2026-02-30T00:00:00+00:00"),  # a date Python must judge
         plain("x", timestamp="2026-01-01 00:00:00+00:00"),  # another spelling
@@ -94,9 +104,28 @@ def test_other_shapes_and_doubtful_lines_are_left_to_python():
     assert not taken.any()
     table, accepted, rest = columnar.validate_lines(raw, LIMITS)  # the Python lanes take over
     assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(raw)))
-    assert {1, 2, 8} <= set(accepted.tolist())  # chat, HH, a numeric policy
+    assert {1, 2, 8} <= set(accepted.tolist())  # an extra message key, HH, a numeric policy
     assert 0 in rest.tolist()
     assert table.equals(events_table([reference(raw[i]) for i in accepted.tolist()]))
+
+
+def test_chat_prompts_past_a_bound_or_with_unknown_roles_are_left_to_python():
+    def chat(*messages: tuple[str, str]) -> dict:
+        return plain(prompt=[{"role": r, "content": c} for r, c in messages])
+
+    left = [
+        chat(("tool", "x")),
+        chat(("\u0130user", "x")),  # not ASCII: Python lower-cases it
+        chat(("user", "x" * 150), ("assistant", "y" * 17)),  # renders to 201 characters
+        chat(("user", " ")),
+        plain(prompt=[]),
+        plain(prompt=[{"role": "user", "content": str(i)} for i in range(257)]),
+        plain(prompt=[{"role": "user"}]),
+    ]
+    raw = lines_of(*left)
+    assert not check_against_reference(raw).any()
+    fits = chat(("user", "x" * 150), ("assistant", "y" * 16))  # 200: max_text_chars
+    assert check_against_reference(lines_of(fits)).all()
 
 
 _no_metadata_values = st.one_of(_values, st.just(None))
@@ -117,10 +146,26 @@ def test_field_mutations_never_fool_the_native_lane(batch):
     assert taken[unmutated].all()  # the plain shape stays in the lane
 
 
+CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " Why tea? "}]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_chat_paths, st.one_of(_values, _roles)), max_size=3))
+def test_chat_mutations_never_fool_the_native_lane(mutations):
+    e = plain(prompt=json.loads(json.dumps(CHAT)))
+    for path, value in mutations:
+        with suppress(TypeError, KeyError, IndexError):
+            set_path(e, path, value)
+    taken = check_against_reference(lines_of(e))
+    assert taken.all() or mutations
+
+
 _TEMPLATES = [
     json.dumps(plain(prompt=" Why t\u00e9a? ", preference=p, metadata=m), ensure_ascii=a).encode()
-    for p in ({"winner": "b"}, {"tie": True}) for a in (True, False) for m in ("absent", METADATA)
-]  # fmt: skip
+    for p in ({"winner": "b"}, {"tie": True})
+    for a in (True, False)
+    for m in ("absent", METADATA)
+] + [json.dumps(plain(prompt=CHAT, metadata=METADATA), ensure_ascii=a).encode() for a in (1, 0)]
 
 
 _edits = st.lists(
