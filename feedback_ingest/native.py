@@ -28,8 +28,9 @@ except ImportError:  # not compiled (a bare source tree): the Python lanes take 
 
 CHUNK_LINES = 8192
 """Lines below which a batch is not split over threads (dispatch would cost more)."""
-_THREADS = min(len(os.sched_getaffinity(0)), 8)
-_POOL = ThreadPoolExecutor(_THREADS, thread_name_prefix="native-lane") if _THREADS > 1 else None
+THREADS = min(len(os.sched_getaffinity(0)), 8)
+"""Threads the lane's work is cut over (1: none started)."""
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # by process: a forked child cannot use its parent's
 _TS_TYPE = EVENT_SCHEMA.field("timestamp").type
 _HUMAN, _ASSISTANT = HUMAN.encode(), ASSISTANT.encode()
 _ROLES = tuple((role.encode(), label.encode()) for role, label in ROLE_LABELS.items())
@@ -44,11 +45,14 @@ def available() -> bool:
 def sliced(n: int, work, min_rows: int = CHUNK_LINES) -> list:
     """`work(start, stop)` over [0, n) cut into one slice per core (each `min_rows` at least),
     run on the lane's threads; results in order. The work must release the GIL to gain."""
-    slices = 1 if _POOL is None else max(1, min(_THREADS, n // max(min_rows, 1)))
+    slices = max(1, min(THREADS, n // max(min_rows, 1)))
     if slices == 1:
         return [work(0, n)]
+    pool = _POOLS.get(os.getpid())
+    if pool is None:
+        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(THREADS, thread_name_prefix="native")
     bounds = np.linspace(0, n, slices + 1).astype(int).tolist()
-    return list(_POOL.map(work, bounds[:-1], bounds[1:]))
+    return list(pool.map(work, bounds[:-1], bounds[1:]))
 
 
 def _strings(column: tuple[bytes, bytes, bytes], count: int, kind=pa.string()) -> pa.Array:

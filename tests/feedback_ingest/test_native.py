@@ -199,6 +199,7 @@ def test_every_cut_of_a_line_is_refused_or_whole():
 
 def test_threads_give_the_batch_in_line_order(monkeypatch):
     """A batch cut into one slice per thread gives the same table as one slice."""
+    monkeypatch.setattr(native, "THREADS", 2)  # even on one core
     lines = []
     for i in range(3 * native.CHUNK_LINES):
         e = plain(f"t{i}", prompt=f"Question {i}?")
@@ -206,6 +207,23 @@ def test_threads_give_the_batch_in_line_order(monkeypatch):
     together, positions, rest = columnar.validate_lines(lines, LIMITS)
     assert len(rest) == 0 and positions.tolist() == list(range(len(lines)))
     assert together["event_id"].to_pylist() == [f"t{i}" for i in range(len(lines))]
-    monkeypatch.setattr(native, "_POOL", None)
+    monkeypatch.setattr(native, "THREADS", 1)
     alone, positions_alone, _ = columnar.validate_lines(lines, LIMITS)
     assert alone.equals(together) and positions_alone.tolist() == positions.tolist()
+
+
+def test_a_forked_child_scans_with_threads_of_its_own():
+    """The parent's pool threads do not exist in a forked child: it must start its own."""
+    import multiprocessing
+
+    lines = lines_of(*(plain(f"f{i}", prompt=f"Q{i}?") for i in range(3 * native.CHUNK_LINES)))
+    native.scan_lines(lines, LIMITS)  # the parent's pool is running
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        counted = pool.apply_async(_count_taken, (lines,)).get(timeout=60)
+    assert counted == len(lines)
+
+
+def _count_taken(lines: list[bytes]) -> int:
+    native.THREADS = 2
+    return int(native.scan_lines(lines, LIMITS)[1].sum())
