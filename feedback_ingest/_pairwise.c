@@ -319,6 +319,15 @@ typedef struct {
 
 typedef int (*FieldFn)(Cur *, const Str *, void *);
 
+enum { MORE = -1 };
+
+/* After an item of an object or array: MORE after a comma, OK at `close`, else PUNT. */
+static int after_item(Cur *c, unsigned char close) {
+    ws(c);
+    if (c->p < c->end && (*c->p == ',' || *c->p == close)) return *c->p++ == ',' ? MORE : OK;
+    return PUNT;
+}
+
 /* An object whose values `field` reads, key by key. */
 static int object(Cur *c, FieldFn field, void *ctx) {
     if (!expect(c, '{')) return PUNT;
@@ -334,16 +343,7 @@ static int object(Cur *c, FieldFn field, void *ctx) {
         if (r != OK) return r;
         if (!expect(c, ':')) return PUNT;
         if ((r = field(c, &key, ctx)) != OK) return r;
-        ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
-            return OK;
-        }
-        return PUNT;
+        if ((r = after_item(c, '}')) != MORE) return r;
     }
 }
 
@@ -437,16 +437,7 @@ static int value(Cur *c, int depth) {
             if (!expect(c, ':')) return PUNT;
         }
         if ((rc = value(c, depth + 1)) != OK) return rc;
-        ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == close) {
-            c->p++;
-            return OK;
-        }
-        return PUNT;
+        if ((rc = after_item(c, close)) != MORE) return rc;
     }
 }
 
@@ -467,12 +458,7 @@ static int chat_prompt(Cur *c, Event *e) {
         memset(m, 0, sizeof *m);
         int rc = object(c, message_field, m);
         if (rc != OK) return rc;
-        ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        return expect(c, ']') ? OK : PUNT;
+        if ((rc = after_item(c, ']')) != MORE) return rc;
     }
 }
 
