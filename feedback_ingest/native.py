@@ -28,9 +28,10 @@ except ImportError:  # not compiled (a bare source tree): the Python lanes take 
 
 CHUNK_LINES = 8192
 """Lines below which a batch is not split over threads (dispatch would cost more)."""
-THREADS = min(len(os.sched_getaffinity(0)), 8)
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+THREADS = min(_CORES or 1, 8)
 """Threads the lane's work is cut over (1: none started)."""
-_POOLS: dict[int, ThreadPoolExecutor] = {}  # by process: a forked child cannot use its parent's
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # by process: a forked child starts its own
 _TS_TYPE = EVENT_SCHEMA.field("timestamp").type
 _HUMAN, _ASSISTANT = HUMAN.encode(), ASSISTANT.encode()
 _ROLES = tuple((role.encode(), label.encode()) for role, label in ROLE_LABELS.items())
