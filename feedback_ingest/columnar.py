@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import re
+from collections import Counter
 from contextlib import contextmanager
 
 import msgspec
@@ -231,22 +232,29 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     return table, ok
 
 
-def validate_lines(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+def validate_lines(
+    lines: list[bytes], limits: Limits, lanes: Counter | None = None
+) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """Validate raw JSONL lines in one batch: the native lane first, this one for the lines it
-    leaves.
+    leaves. `lanes`, if given, counts the events each lane accepted ("native", "batched").
 
     Returns (accepted events in EVENT_SCHEMA, their positions in `lines` in ascending order,
     positions of the lines left to the per-line path: other shapes, and everything suspicious
     or invalid).
     """
+    lanes = Counter() if lanes is None else lanes
     scanned = native.scan_lines(lines, limits)
     if scanned is None:
-        return _python_lane(lines, limits)
+        table, positions, rest = _python_lane(lines, limits)
+        lanes["batched"] += len(table)
+        return table, positions, rest
     table, taken = scanned
+    lanes["native"] += len(table)
     if taken.all():
         return table, np.arange(len(lines), dtype=np.int64), np.array([], dtype=np.int64)
     left = np.flatnonzero(~taken)
     more, more_pos, rest = _python_lane([lines[i] for i in left], limits)
+    lanes["batched"] += len(more)
     positions = np.concatenate([np.flatnonzero(taken), left[more_pos]])
     if len(more):
         order = np.argsort(positions, kind="stable")

@@ -44,6 +44,7 @@ class IngestReport:
     batches: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, validate, commit
+    lanes: dict[str, int] = field(default_factory=dict)  # events judged by each validation path
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,23 +71,29 @@ def _validate_record(record: RawRecord, limits: Limits) -> dict:
 
 
 def _validate_batch(
-    batch: RawBatch, limits: Limits, quarantine: Quarantine, reasons: Counter[str]
+    batch: RawBatch,
+    limits: Limits,
+    quarantine: Quarantine,
+    reasons: Counter[str],
+    lanes: Counter[str],
 ) -> pa.Table:
     """The valid events of `batch` as one table in source order; invalid ones quarantined.
 
-    JSONL lines of the common shape take the batched lane; everything else (table rows, other
-    shapes, anything the lane is unsure of) is judged record by record.
+    JSONL lines of the common shapes take the native and batched lanes; everything else (table
+    rows, other shapes, anything the lanes are unsure of) is judged record by record.
+    `lanes` counts accepted events per lane and the records judged one by one ("per_event").
     """
     lines = [i for i, obj in enumerate(batch.objs) if obj is None]
     if len(lines) == len(batch):
-        table, lane_pos, rest = validate_lines(batch.raws, limits)
+        table, lane_pos, rest = validate_lines(batch.raws, limits, lanes)
     else:
-        table, lane_pos, rest = validate_lines([batch.raws[i] for i in lines], limits)
+        table, lane_pos, rest = validate_lines([batch.raws[i] for i in lines], limits, lanes)
         mapped = np.array(lines, dtype=np.int64)
         lane_pos = mapped[lane_pos]
         others = np.setdiff1d(np.arange(len(batch)), lane_pos, assume_unique=True)
         rest = others
     valid, valid_pos, bad = [], [], []
+    lanes["per_event"] += len(rest)
     for i in rest.tolist():
         record = batch.record(i)
         try:
@@ -121,6 +128,7 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     report = IngestReport(source=source.key)
     reasons: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
+    lanes: Counter[str] = Counter()
     with IngestState(config.state_dir) as state:
         report.cursor = state.cursor(source.key)
         batch_size = config.sql_batch_size if isinstance(source, SqlSource) else config.batch_size
@@ -132,7 +140,7 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
         for batch, cursor in clock.each(batches, "read"):
             quarantined = sum(reasons.values())
             with clock.stage("validate"):
-                valid = _validate_batch(batch, limits, quarantine, reasons)
+                valid = _validate_batch(batch, limits, quarantine, reasons, lanes)
             with clock.stage("commit"):
                 accepted = state.commit_table(valid, source.key, cursor)
             _count_types(accepted, by_type)
@@ -145,6 +153,7 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
             del batch, valid, accepted  # before the next batch is read: one batch in memory
     report.quarantine_reasons = dict(sorted(reasons.items()))
     report.by_type = dict(sorted(by_type.items()))
+    report.lanes = dict(sorted(lanes.items()))
     report.stage_seconds = clock.rounded()
     report.seconds = round(time.perf_counter() - started, 4)
     return report

@@ -46,6 +46,8 @@ def feedback_events(
             "accepted_by_type": dict(report.by_type),
             "quarantine_dir": dg.MetadataValue.path(str(config.quarantine_dir)),
             "stage_seconds": dict(report.stage_seconds),  # where the run's time went
+            "validation_lanes": dict(report.lanes),  # accepted by the native and batched
+            # lanes, and records judged one by one (the slow path: other shapes, rejects)
         },
         check_results=[_quarantine_share(report, rmops_home.max_quarantine_share)],
     )

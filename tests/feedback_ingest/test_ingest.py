@@ -255,3 +255,16 @@ def test_leftovers_of_killed_quarantine_writes_are_removed(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     Quarantine(tmp_path)
     assert not old.exists() and fresh.exists()  # a fresh one may still have its writer
+
+
+def test_report_counts_what_each_validation_lane_judged(tmp_path):
+    """Native lane, batched lane, or one by one: the report says which path took the events."""
+    config = IngestConfig(home=tmp_path)
+    plain = [event(f"p{i}") for i in range(3)]
+    numeric = event("n")
+    numeric["responses"][0]["policy_version"] = 7  # msgspec's lane takes numbers
+    ranking = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "x"]})
+    write_jsonl(config.incoming_dir / "a.jsonl", [*plain, numeric, ranking, b"{broken"])
+    report = ingest_feedback(config)
+    assert report.lanes == {"native": 3, "batched": 1, "per_event": 2}
+    assert (report.accepted, report.quarantined) == (5, 1)

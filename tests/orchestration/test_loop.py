@@ -72,6 +72,7 @@ def _assert_promoted(result, loop_home, loop_resources):
     }
     assert set(metadata["feedback_events"]["stage_seconds"].value) == {"read", "validate", "commit"}
     assert set(metadata["preference_dataset"]["stage_seconds"].value) >= {"votes", "write"}
+    assert metadata["feedback_events"]["validation_lanes"].value["native"] > 0
 
 
 def _materialize_worse_candidate(defs, resources, backbone, instance):
