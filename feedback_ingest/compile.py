@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feedback_ingest.digests import dictionary_codes
+from feedback_ingest.digests import dictionary_codes, row_digests
 from feedback_ingest.wide import TEXT, widened
 
 KIND_BITS = {"human": 1, "ai": 2}
@@ -252,13 +252,7 @@ def group_votes(votes: pa.Table) -> pa.Table:
     """`group` for a vote table: one row per (prompt, lo, hi), keys hashed by Arrow."""
     if len(votes) == 0:
         return votes
-    code = np.zeros(len(votes), np.int64)
-    for key in ("prompt", "lo", "hi"):
-        indices, dictionary = dictionary_codes(votes[key])
-        distinct = len(dictionary)
-        del dictionary  # a copy of the distinct texts: not kept while the next one is made
-        code, _ = pd.factorize(code * distinct + indices)
-    order, starts, sizes = _runs(code)
+    order, starts, sizes = _runs(_key_codes(votes))
     firsts = order[starts]
     # every key once and in order (usual in a first build): the columns as they are, no copy
     unchanged = len(firsts) == len(votes) and bool((firsts == np.arange(len(votes))).all())
@@ -280,6 +274,23 @@ def group_votes(votes: pa.Table) -> pa.Table:
         combined = pa.concat_arrays([out["event_ids"].combine_chunks(), merged])
         out["event_ids"] = combined.take(pa.array(pointer))
     return pa.Table.from_arrays([out[name] for name in VOTE_COLUMNS], schema=VOTE_SCHEMA)
+
+
+def _key_codes(votes: pa.Table) -> np.ndarray:
+    """A code per row for its (prompt, lo, hi), numbered in order of first appearance. With the
+    compiled hasher: the SHA-256 of the framed texts (as a pair id is made), no copy of them;
+    else Arrow's dictionary of each text column in turn."""
+    keys = [votes["prompt"], votes["lo"], votes["hi"]]
+    digests = row_digests(keys, len(votes))
+    if digests is not None:  # 32 bytes a row: bytes objects, equal exactly when the keys are
+        return pd.factorize(np.frombuffer(digests, "S32").astype(object))[0]
+    code = np.zeros(len(votes), np.int64)
+    for key in keys:
+        indices, dictionary = dictionary_codes(key)
+        distinct = len(dictionary)
+        del dictionary  # a copy of the distinct texts: not kept while the next one is made
+        code, _ = pd.factorize(code * distinct + indices)
+    return code
 
 
 def _merged_id_lists(lists_of, order, starts, sizes) -> tuple[np.ndarray, pa.Array | None]:

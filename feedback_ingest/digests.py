@@ -54,9 +54,9 @@ def _buffers(column: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes] | None:
     return rows, data if data is not None else b""
 
 
-def _native_digests(columns: list[pa.Array], n: int) -> bytes | None:
-    """The 32-byte digests of every row by the compiled hasher, on the lane's threads; None
-    where it cannot (no SHA extensions, not compiled, nulls)."""
+def row_digests(columns: list[pa.Array | pa.ChunkedArray], n: int) -> bytes | None:
+    """The SHA-256 of each row's framed texts (32 bytes a row) by the compiled hasher, on the
+    lane's threads; None where it cannot run (no SHA extensions, not compiled, nulls)."""
     if _sha256 is None or not _SHA_NI:
         return None
     buffers = [_buffers(c) for c in columns]
@@ -85,7 +85,7 @@ def _hex32(columns: list[pa.Array]) -> tuple[pa.Array, np.ndarray]:
     """(first 32 hex digits of the SHA-256 of each row's framed values, its first 4 bytes as a
     big-endian uint32)."""
     n = len(columns[0])
-    digests = _native_digests(columns, n)
+    digests = row_digests(columns, n)
     if digests is None:
         digests = _hashlib_digests(columns, n)
     head = np.frombuffer(digests, np.uint8).reshape(n, 32)[:, :16]

@@ -50,7 +50,7 @@ def test_compiled_digests_are_hashlibs(rows, skip, chunk):
     if chunk and len(first) > 1:
         first = pa.chunked_array([first[:1], first[1:]])
     n = len(second)
-    got = digests._native_digests([first, second], n)
+    got = digests.row_digests([first, second], n)
     pairs = zip(first.to_pylist(), second.to_pylist(), strict=True)
     expected = [_framed_digest([a, b]) for a, b in pairs]
     assert got == b"".join(expected)
@@ -61,7 +61,7 @@ def test_compiled_digests_are_hashlibs(rows, skip, chunk):
 def test_many_rows_on_threads_and_bad_offsets_refused():
     values = [f"row {i} " * (i % 20) for i in range(20_000)]
     column = pa.array(values, pa.large_string())
-    got = digests._native_digests([column], len(values))
+    got = digests.row_digests([column], len(values))
     assert got == digests._hashlib_digests([column], len(values))
     offsets = np.array([0, 5, 3], np.int64)  # not monotonic
     with pytest.raises(ValueError, match="offsets"):
