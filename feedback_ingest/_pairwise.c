@@ -4,8 +4,8 @@
  * was read by this strict scanner (known keys once each, strings, true/false/null, numbers
  * only inside metadata, which stays raw JSON for msgspec; no unknown keys, no escape that
  * could hide a control character or a lone surrogate) and every check of the reference
- * validator passed. Anything else is left to the
- * Python lanes, which name the reason. Every read is bounded by the line's end; no recursion.
+ * validator passed. Anything else is left to the Python lanes, which name the reason. Every
+ * read is bounded by the line's end; the only recursion is into metadata, 32 levels at most.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -207,7 +207,7 @@ static int key_is(Cur *c, const Str *k, const char *name) {
     return k->len == n && memcmp(c->scratch->data + k->off, name, n) == 0;
 }
 
-/* Whether the code point ending before `end` or starting at `p` is one Python strips. */
+/* The code point whose (already validated) UTF-8 sequence starts at `p`. */
 static unsigned decode_at(const unsigned char *p) {
     if (p[0] < 0x80) return p[0];
     if (p[0] < 0xE0) return ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
