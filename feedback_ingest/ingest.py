@@ -50,6 +50,11 @@ class IngestReport:
         return dataclasses.asdict(self)
 
 
+# What a check could still raise on a shape it did not foresee (an integer no float can hold
+# raised OverflowError, an ArithmeticError, before the rating check caught it).
+_UNFORESEEN = (TypeError, ValueError, AttributeError, KeyError, RecursionError, ArithmeticError)
+
+
 def _validate_record(record: RawRecord, limits: Limits) -> dict:
     if record.obj is UNREADABLE:
         detail = record.raw.decode("utf-8", "replace").removeprefix("unreadable_file: ")
@@ -65,7 +70,7 @@ def _validate_record(record: RawRecord, limits: Limits) -> dict:
         return validate_event(obj, limits)
     except EventRejected:
         raise
-    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+    except _UNFORESEEN as exc:
         # Defence in depth: a shape the checks above missed is still a verdict, not a crash.
         raise EventRejected("invalid_event", "$", f"{type(exc).__name__}: {exc}"[:200]) from None
 

@@ -209,9 +209,14 @@ def _preference(kind: str, pref: dict, ids: list[str], texts: list[str]) -> dict
             i = _index(ids, rid, f"preference.scores.{str(rid)[:64]}")
             if isinstance(score, bool) or not isinstance(score, int | float):
                 raise EventRejected("wrong_type", f"preference.scores.{rid[:64]}")
-            if not math.isfinite(score):
+            try:
+                values[i] = float(score)  # an integer past the float range cannot be one
+            except OverflowError:
+                raise EventRejected(
+                    "bad_score", f"preference.scores.{rid[:64]}", f"{str(score)[:32]}..."
+                ) from None
+            if not math.isfinite(values[i]):
                 raise EventRejected("bad_score", f"preference.scores.{rid[:64]}", str(score))
-            values[i] = float(score)
         out["scores"] = values
     return out
 

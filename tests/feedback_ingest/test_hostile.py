@@ -101,6 +101,13 @@ CASES = [
         "bad_score",
     ),  # fmt: skip
     (
+        "huge_integer_score",  # 400 digits: json.loads reads it, no float can hold it
+        lambda i: dumps(valid(i, type="rating", preference={"scores": {"a": 1}})).replace(
+            b'"a": 1}', b'"a": 1' + b"0" * 400 + b"}"
+        ),
+        "bad_score",
+    ),  # fmt: skip
+    (
         "nan_score",
         lambda i: dumps(valid(i, type="rating", preference={"scores": {"a": 1}})).replace(
             b'"a": 1}', b'"a": NaN}'

@@ -117,6 +117,10 @@ def test_ranking_and_rating_preferences():
         ": 1}", ": NaN}"
     )
     assert verdict(nan.encode())[0] == "bad_score"
+    huge = nan.replace(": NaN}", ": 1" + "0" * 400 + "}")  # no float holds it: not a crash
+    assert verdict(huge.encode())[:2] == ("bad_score", "preference.scores.x")
+    big = nan.replace(": NaN}", ": 1" + "0" * 300 + "}")  # 1e300 as an integer: a fine score
+    assert reference(big.encode())["scores"] == [1e300]
 
 
 def test_chat_prompt_rendered_like_hh():
