@@ -18,7 +18,7 @@ demo test: export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # The C sources too: `pip install -e` compiles the native ingest lane in place.
-$(STAMP): pyproject.toml setup.py feedback_ingest/_pairwise.c feedback_ingest/_sha256.c
+$(STAMP): pyproject.toml setup.py feedback_ingest/*.c feedback_ingest/csrc/*.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: it must be the local CPU wheel, never the CUDA build.
 	$(PY) -m pip install -q --upgrade pip
