@@ -38,6 +38,19 @@ def open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path)
 
 
+def _record(line: str, path: Path, line_no: int) -> dict:
+    """One HH line as its JSON object; ValueError naming the file and line otherwise (the file
+    is refused whole, before anything lands)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{path.name} line {line_no + 1}: not JSON ({str(exc)[:80]})") from None
+    if not isinstance(record, dict):
+        kind = type(record).__name__
+        raise ValueError(f"{path.name} line {line_no + 1}: a JSON {kind}, not an object")
+    return record
+
+
 def hh_events(
     path: Path,
     start: datetime | None = None,
@@ -56,7 +69,7 @@ def hh_events(
             if limit is not None and line_no >= limit:
                 return
             digest = hashlib.sha256(line.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-            record = json.loads(line)
+            record = _record(line, path, line_no)
             try:
                 prompt, chosen, rejected = split_hh(record["chosen"], record["rejected"])
             except (KeyError, ValueError):

@@ -33,7 +33,9 @@ def _row_to_record(row: dict, location: str) -> RawRecord:
         # A text prompt stays text; a prompt that is a JSON message list, and the nested fields,
         # arrive as JSON text from flat tables.
         if isinstance(value, str) and (key != "prompt" or value.lstrip()[:1] == "["):
-            with contextlib.suppress(ValueError):  # else validation names the wrong type
+            # Unparseable (or nested past the recursion limit): kept as text, and validation
+            # names the wrong type; never an exception that stops the run.
+            with contextlib.suppress(ValueError, RecursionError):
                 obj[key] = json.loads(value)
     if isinstance(obj.get("timestamp"), datetime):
         obj["timestamp"] = obj["timestamp"].isoformat()

@@ -64,7 +64,10 @@ def ingest(
             raise fail(f"--golden: no such file {path}")
     config = _config(golden)
     if from_hh is not None:
-        _hh_to_landing(config, from_hh)
+        try:
+            _hh_to_landing(config, from_hh)
+        except (ValueError, UnicodeDecodeError, EOFError, OSError) as exc:
+            raise fail(f"--from-hh: {exc}") from None
     source = SqlSource(sql_url, sql_table, sql_watermark) if sql_url else None
     try:
         report = ingest_feedback(config, source)

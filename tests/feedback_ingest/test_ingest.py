@@ -257,6 +257,24 @@ def test_leftovers_of_killed_quarantine_writes_are_removed(tmp_path):
     assert not old.exists() and fresh.exists()  # a fresh one may still have its writer
 
 
+def test_a_table_row_nested_past_the_recursion_limit_is_a_verdict(tmp_path):
+    """JSON text in a Parquet column nested deeper than Python recurses: the row is judged
+    (here: an oversized text prompt), the run goes on."""
+    config = IngestConfig(home=tmp_path)
+    rows = [event("deep"), event("fine")]
+    flat = [{**e, **{k: json.dumps(e[k]) for k in ("responses", "preference", "annotator")}}
+            for e in rows]  # fmt: skip
+    flat[0]["prompt"] = "[" * 100_000
+    for row in flat:
+        row.pop("metadata")
+    config.incoming_dir.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(flat), config.incoming_dir / "a.parquet")
+    report = ingest_feedback(config)
+    assert (report.read, report.accepted, report.quarantine_reasons) == (
+        2, 1, {"oversize_text": 1},
+    )  # fmt: skip
+
+
 def test_report_counts_what_each_validation_lane_judged(tmp_path):
     """Native lane, batched lane, or one by one: the report says which path took the events."""
     config = IngestConfig(home=tmp_path)

@@ -49,6 +49,18 @@ def test_ingest_from_hh_with_golden(rmops_home):
     assert invoke("ingest", "--from-hh", str(pool))["ingest"]["read"] == 0  # replay adds nothing
 
 
+def test_a_broken_hh_file_is_refused_naming_the_line(rmops_home, tmp_path):
+    good = json.dumps({"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "x"})
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text(f"{good}\n[1, 2]\n")
+    result = runner.invoke(app, ["ingest", "--from-hh", str(bad)])
+    assert result.exit_code == 2 and "broken.jsonl line 2: a JSON list" in result.stderr
+    bad.write_text(f"{good}\n{{not json\n")
+    result = runner.invoke(app, ["ingest", "--from-hh", str(bad)])
+    assert result.exit_code == 2 and "line 2: not JSON" in result.stderr
+    assert not list((rmops_home / "feedback" / "incoming").glob("hh-*"))  # nothing landed
+
+
 def test_errors_and_help(rmops_home):
     bad = runner.invoke(app, ["datasets", "show", "v9"])
     assert bad.exit_code == 2 and "look like v000001" in bad.stderr
