@@ -227,3 +227,17 @@ def test_a_forked_child_scans_with_threads_of_its_own():
 def _count_taken(lines: list[bytes]) -> int:
     native.THREADS = 2
     return int(native.scan_lines(lines, LIMITS)[1].sum())
+
+
+def test_without_the_compiled_scanner_the_python_lanes_store_the_same(monkeypatch):
+    """A source tree without the built module (no compiler at install): same table."""
+    events = [plain(f"w{i}", prompt=f"Why {i}?", metadata=METADATA if i % 2 else "absent")
+              for i in range(40)]  # fmt: skip
+    events.append(plain("chat", prompt=json.loads(json.dumps(CHAT))))
+    lines = lines_of(*events) + [b"{broken"]
+    with_native = columnar.validate_lines(lines, LIMITS)
+    monkeypatch.setattr(native, "_pairwise", None)
+    assert not native.available() and native.scan_lines(lines, LIMITS) is None
+    without = columnar.validate_lines(lines, LIMITS)
+    assert without[0].equals(with_native[0])
+    assert [a.tolist() for a in without[1:]] == [a.tolist() for a in with_native[1:]]
