@@ -5,6 +5,7 @@ other line to the Python lanes."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from contextlib import suppress
 
 import numpy as np
@@ -198,15 +199,20 @@ def test_every_cut_of_a_line_is_refused_or_whole():
 
 
 def test_threads_give_the_batch_in_line_order(monkeypatch):
-    """A batch cut into one slice per thread gives the same table as one slice."""
+    """A batch cut into one slice per thread gives the same table as one slice, with the
+    batched lane's events (a numeric policy version) in their places between the native's."""
     monkeypatch.setattr(native, "THREADS", 2)  # even on one core
-    lines = []
+    lines, lanes = [], Counter()
     for i in range(3 * native.CHUNK_LINES):
-        e = plain(f"t{i}", prompt=f"Question {i}?")
-        lines.append(json.dumps(e if i % 7 else {**e, "metadata": {"i": i}}).encode())
-    together, positions, rest = columnar.validate_lines(lines, LIMITS)
+        e = plain(f"t{i}", prompt=f"Question {i}?", metadata={"i": i} if i % 5 else "absent")
+        if i % 7 == 0:
+            e["responses"][0]["policy_version"] = i
+        lines.append(json.dumps(e).encode())
+    together, positions, rest = columnar.validate_lines(lines, LIMITS, lanes)
     assert len(rest) == 0 and positions.tolist() == list(range(len(lines)))
     assert together["event_id"].to_pylist() == [f"t{i}" for i in range(len(lines))]
+    assert lanes == {"native": len(lines) - len(lines[::7]), "batched": len(lines[::7])}
+    assert together["policy_versions"][7].as_py() == ["7", None]
     monkeypatch.setattr(native, "THREADS", 1)
     alone, positions_alone, _ = columnar.validate_lines(lines, LIMITS)
     assert alone.equals(together) and positions_alone.tolist() == positions.tolist()
