@@ -59,6 +59,8 @@ def row_digests(columns: list[pa.Array | pa.ChunkedArray], n: int) -> bytes | No
     lane's threads; None where it cannot run (no SHA extensions, not compiled, nulls)."""
     if _sha256 is None or not _SHA_NI:
         return None
+    if n == 0:
+        return b""
     buffers = [_buffers(c) for c in columns]
     if any(b is None for b in buffers):
         return None

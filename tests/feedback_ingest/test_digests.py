@@ -68,3 +68,5 @@ def test_many_rows_on_threads_and_bad_offsets_refused():
         digests._sha256.framed([(offsets, b"abcdef")], 2)
     with pytest.raises(ValueError, match="offsets"):
         digests._sha256.framed([(np.array([0, 99], np.int64), b"abc")], 1)  # past the data
+    empty = pa.chunked_array([], pa.large_string())
+    assert digests.row_digests([empty, pa.array([], pa.string())], 0) == b""
