@@ -64,15 +64,8 @@ reliability: $(STAMP)
 
 # The compiled ingest modules built with AddressSanitizer + UBSan and fed mutated events.
 FUZZ_ROUNDS ?= 3000
-SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -std=c11 -shared -fPIC
 fuzz-native: $(STAMP)
-	rm -rf build/sanitized && mkdir -p build/sanitized
-	for name in _pairwise _sha256; do \
-	    gcc $(SAN) -I"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-	        feedback_ingest/$$name.c -o build/sanitized/$$name.san.so || exit 1; done
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-	    $(PY) tests/reliability/fuzz_native.py --modules build/sanitized --rounds $(FUZZ_ROUNDS)
+	$(PY) tests/reliability/fuzz_native.py --sanitize --rounds $(FUZZ_ROUNDS)
 
 clean:
 	rm -rf $(VENV) .rmops build feedback_ingest/*.so

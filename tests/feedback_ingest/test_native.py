@@ -218,21 +218,33 @@ def test_threads_give_the_batch_in_line_order(monkeypatch):
     assert alone.equals(together) and positions_alone.tolist() == positions.tolist()
 
 
+FORKED = """
+import json, os, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from fi_helpers import LIMITS, event
+from feedback_ingest import native
+native.THREADS = 2
+lines = [json.dumps(event(f"f{{i}}")).encode() for i in range(3 * native.CHUNK_LINES)]
+native.scan_lines(lines, LIMITS)  # the parent's pool has run
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if native.scan_lines(lines, LIMITS)[1].all() else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def test_a_forked_child_scans_with_threads_of_its_own():
-    """The parent's pool threads do not exist in a forked child: it must start its own."""
-    import multiprocessing
+    """A child forked after the parent's pool ran scans with threads of its own. In a fresh
+    interpreter: a fork of the test process would inherit pytest's and Dagster's state."""
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    lines = lines_of(*(plain(f"f{i}", prompt=f"Q{i}?") for i in range(3 * native.CHUNK_LINES)))
-    native.scan_lines(lines, LIMITS)  # the parent's pool is running
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:
-        counted = pool.apply_async(_count_taken, (lines,)).get(timeout=60)
-    assert counted == len(lines)
-
-
-def _count_taken(lines: list[bytes]) -> int:
-    native.THREADS = 2
-    return int(native.scan_lines(lines, LIMITS)[1].sum())
+    here = Path(__file__).resolve().parent
+    script = FORKED.format(root=str(here.parents[1]), tests=str(here))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
 
 
 def test_without_the_compiled_scanner_the_python_lanes_store_the_same(monkeypatch):

@@ -2,8 +2,9 @@
 
 Feeds the native lane's scanner mutated pairwise events (inserted tokens and bytes, deletions,
 cuts) and checks every line it accepts against the reference validator; hashes random framed
-columns with `_sha256` and checks them against hashlib. Run with an AddressSanitizer + UBSan
-build of both modules (`--modules DIR`), a memory error or undefined behaviour aborts the run.
+columns with `_sha256` and checks them against hashlib. `--sanitize` builds both modules with
+AddressSanitizer + UBSan and runs this script on them in a child that preloads the runtimes:
+a memory error or undefined behaviour aborts the run (`--modules DIR` loads builds from DIR).
 """
 
 from __future__ import annotations
@@ -11,17 +12,46 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
+import shutil
+import subprocess
 import sys
+import sysconfig
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "feedback_ingest")]
+MODULES = ("_pairwise", "_sha256")
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-std=c11",
+            "-shared", "-fPIC"]  # fmt: skip
+
+
+def sanitized_run(rounds: int, seed: int) -> int:
+    """Build the modules with the sanitizers and fuzz them in a child; its exit status."""
+    gcc = shutil.which("gcc")
+    runtimes = [
+        subprocess.run([gcc, f"-print-file-name={lib}"], capture_output=True, text=True).stdout
+        for lib in ("libasan.so", "libubsan.so")
+    ] if gcc else []  # fmt: skip
+    if not gcc or not all(Path(r.strip()).is_file() for r in runtimes):
+        raise SystemExit("needs gcc with the AddressSanitizer and UBSan runtimes")
+    include = sysconfig.get_paths()["include"]
+    with tempfile.TemporaryDirectory(prefix="rmops-sanitized-") as folder:
+        for name in MODULES:
+            source, target = ROOT / "feedback_ingest" / f"{name}.c", f"{folder}/{name}.san.so"
+            subprocess.run([gcc, *SANITIZE, f"-I{include}", str(source), "-o", target], check=True)
+        env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0",
+               "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+               "LD_PRELOAD": " ".join(r.strip() for r in runtimes)}  # fmt: skip
+        args = ["--modules", folder, "--rounds", str(rounds), "--seed", str(seed)]
+        return subprocess.run([sys.executable, __file__, *args], env=env).returncode
 
 
 def _load_built(folder: Path) -> None:
     """Put the modules built in `folder` in place of the installed ones."""
-    for name in ("_pairwise", "_sha256"):
+    for name in MODULES:
         (path,) = folder.glob(f"{name}.*.so")
         spec = importlib.util.spec_from_file_location(f"feedback_ingest.{name}", path)
         module = importlib.util.module_from_spec(spec)
@@ -84,10 +114,13 @@ def fuzz_hasher(rng: random.Random, rounds: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sanitize", action="store_true", help="build with the sanitizers, run")
     parser.add_argument("--modules", type=Path, help="folder of sanitizer builds to load")
     parser.add_argument("--rounds", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.sanitize:
+        raise SystemExit(sanitized_run(args.rounds, args.seed))
     if args.modules:
         _load_built(args.modules)
     from feedback_ingest import native
