@@ -195,6 +195,7 @@ class SqlSource:
                     f"{self.watermark_column!r}"
                 )
             column = table.c[self.watermark_column]
+            self._refuse_missing_watermarks(engine, column)
             last = None if cursor is None else _decode_watermark(cursor["watermark"])
             while True:
                 rows = self._fetch(engine, table, column, last, batch_size)
@@ -207,6 +208,20 @@ class SqlSource:
                 yield records, {"watermark": _encode_watermark(last)}
         finally:
             engine.dispose()
+
+    def _refuse_missing_watermarks(self, engine: Any, column: Any) -> None:
+        """A row without a watermark value cannot be read exactly once (no cursor can pass it):
+        refuse the table, read nothing, until the producer gives every row one."""
+        import sqlalchemy as sa
+
+        with engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(column.table).where(column.is_(None))
+            missing = conn.execute(query).scalar()
+        if missing:
+            raise ValueError(
+                f"SqlSource: {missing} row(s) of table {self.table!r} have no watermark "
+                f"({self.watermark_column} IS NULL); give them a value to ingest the table"
+            )
 
     def _fetch(self, engine: Any, table: Any, column: Any, last: Any, limit: int) -> list[dict]:
         import sqlalchemy as sa

@@ -241,6 +241,28 @@ def test_sql_source_reads_past_watermark(tmp_path, sql_table):
         ingest_feedback(config, SqlSource(url, "feedback", "nope"))
 
 
+def test_sql_rows_without_a_watermark_refuse_the_table(tmp_path):
+    """Rows whose watermark is NULL can never be passed by a cursor: before, the source read
+    them again and again (an endless run); now the table is refused, nothing read."""
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE fb (seq INTEGER, event_id TEXT, timestamp TEXT, "
+                             "type TEXT, prompt TEXT, responses TEXT, preference TEXT, "
+                             "annotator TEXT)")  # fmt: skip
+        for i, seq in enumerate([None, 1, None]):
+            e = event(f"w{i}")
+            nested = [json.dumps(e[k]) for k in ("responses", "preference", "annotator")]
+            values = (seq, e["event_id"], e["timestamp"], e["type"], e["prompt"], *nested)
+            conn.exec_driver_sql("INSERT INTO fb VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+    engine.dispose()
+    config = IngestConfig(home=tmp_path / "home")
+    with pytest.raises(ValueError, match=r"2 row\(s\) of table 'fb' have no watermark \(seq"):
+        ingest_feedback(config, SqlSource(url, "fb", "seq"))
+    with IngestState(config.state_dir) as state:
+        assert state.parts() == [] and state.cursor(f"sql:{url}:fb:seq") is None
+
+
 def test_config_rejects_bad_values(tmp_path):
     with pytest.raises(ValueError, match="val_fraction"):
         IngestConfig(home=tmp_path, val_fraction=1.5)
