@@ -1,7 +1,9 @@
 """`schema.prompt_hash` and `schema.pair_id` for whole columns (Arrow in, Arrow out).
 
-Arrow strips and length-frames the messages of all rows at once, so only the SHA-256 calls run
-per row (through `map`, without a Python frame per call). Text that Arrow cannot hold (a lone
+Where the CPU has the SHA extensions, `_sha256.c` hashes each row's length-framed texts
+straight from the Arrow buffers, on the native lane's threads (`row_digests`). Elsewhere Arrow
+strips and length-frames the messages of all rows at once, so only the SHA-256 calls run per
+row (through `map`, without a Python frame per call). Text that Arrow cannot hold (a lone
 surrogate, which validation never lets through) takes the row-by-row schema functions.
 """
 
