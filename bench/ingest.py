@@ -110,9 +110,8 @@ def _full_runs(path: Path, home: Path, repeats: int, n: int) -> dict:
     runs = []
     for rep in range(repeats):
         config = IngestConfig(home=home / f"run{rep}")
-        write(config.incoming_dir / "a-full.jsonl", [])  # the folder; the file is linked
-        (config.incoming_dir / "a-full.jsonl").unlink()
-        (config.incoming_dir / "a-full.jsonl").symlink_to(path)
+        config.incoming_dir.mkdir(parents=True)
+        (config.incoming_dir / "a-full.jsonl").symlink_to(path)  # the same file, not a copy
         started, cpu, peak = time.perf_counter(), time.process_time(), _peak_mb()
         report, snapshot = ingest_feedback(config), build_snapshot(config)
         runs.append({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
