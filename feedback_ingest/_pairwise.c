@@ -275,7 +275,7 @@ static int judged(const Limits *L, const Buf *sc, Event *e, Row *row) {
 }
 
 static int col_reserve(Col *c, size_t bytes, size_t values) {
-    if (c->data.len + bytes > INT32_MAX) return PUNT;  /* Arrow's 32-bit offsets: next batch */
+    if (c->data.len + bytes > INT32_MAX) return PUNT;  /* past 32-bit offsets: Python takes it */
     return buf_reserve(&c->data, bytes) && buf_reserve(&c->offsets, 4 * values) &&
            buf_reserve(&c->valid, values) ? OK : NOMEM;
 }

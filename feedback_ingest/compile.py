@@ -249,7 +249,7 @@ def group(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame
 
 
 def group_votes(votes: pa.Table) -> pa.Table:
-    """`group` for a vote table: one row per (prompt, lo, hi), keys hashed by Arrow."""
+    """`group` for a vote table: one row per (prompt, lo, hi), keys coded by `_key_codes`."""
     if len(votes) == 0:
         return votes
     order, starts, sizes = _runs(_key_codes(votes))

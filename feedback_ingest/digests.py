@@ -59,7 +59,7 @@ def _buffers(column: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes] | None:
 def row_digests(columns: list[pa.Array | pa.ChunkedArray], n: int) -> bytes | None:
     """The SHA-256 of each row's framed texts (32 bytes a row) by the compiled hasher, on the
     lane's threads; None where it cannot run (no SHA extensions, not compiled, nulls)."""
-    if _sha256 is None or not _SHA_NI:
+    if not _SHA_NI:  # also False when the module is not compiled
         return None
     if n == 0:
         return b""

@@ -24,7 +24,7 @@ import pandas as pd
 from rm_pipeline import run_state
 from rm_pipeline.card import RewardCard
 from rm_pipeline.config import TrainConfig, resolve_device, resolve_precision
-from rm_pipeline.perf import attention_for, pad_multiple
+from rm_pipeline.perf import attention_for, device_kind, pad_multiple
 
 
 @dataclass
@@ -133,7 +133,7 @@ def _build_trainer(config, loaded, train_ds, val_ds, checkpoint_dir, device, pre
 def _scoring_dtype(device: str):
     import torch
 
-    if device == "cuda" and torch.cuda.is_bf16_supported():
+    if device_kind(device) == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
 

@@ -66,7 +66,7 @@ def ingest(
     if from_hh is not None:
         try:
             _hh_to_landing(config, from_hh)
-        except (ValueError, UnicodeDecodeError, EOFError, OSError) as exc:
+        except (ValueError, EOFError, OSError) as exc:  # UnicodeDecodeError is a ValueError
             raise fail(f"--from-hh: {exc}") from None
     source = SqlSource(sql_url, sql_table, sql_watermark) if sql_url else None
     try:
