@@ -2,7 +2,8 @@
 
 The common event shape (pairwise, two responses, a text or chat prompt) is validated column by
 column with NumPy and Arrow (chat prompts one by one) and lands directly in an Arrow table,
-with no per-event dict. Like `fast.py` this lane only ever ACCEPTS: a line it is unsure of goes
+with no per-event dict. Other decoded events (rankings, ratings, more responses) are judged one
+by one by `fast.decoded_record`, without screening and decoding their lines a second time. Like `fast.py` this lane only ever ACCEPTS: a line it is unsure of goes
 back to the caller's per-line path (`fast.fast_record`, then the reference validator, which
 names the reason), so verdicts keep one source of truth; tests check that both paths store
 identical records.
@@ -21,10 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_ingest import native
-from feedback_ingest.fast import _DECODER, _utf8
+from feedback_ingest.fast import _DECODER, _utf8, decoded_record
 from feedback_ingest.fast import _prompt as _chat_prompt
 from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
-from feedback_ingest.store import EVENT_SCHEMA
+from feedback_ingest.store import EVENT_SCHEMA, events_table
 from feedback_ingest.validate import Limits, encode_metadata, parse_timestamp
 
 # Lone surrogates must fail like the reference (control_chars); valid pairs are rare, so any
@@ -268,12 +269,19 @@ def _python_lane(lines: list[bytes], limits: Limits) -> tuple[pa.Table, np.ndarr
         screened = _screened(lines, limits)
         candidates = np.flatnonzero(screened)
         decoded = _decode(lines if screened.all() else [lines[i] for i in candidates])
-        lane = [
-            (i, e) for i, e in zip(candidates.tolist(), decoded, strict=True)
-            if e is not None and e.type == "pairwise" and len(e.responses) == 2
-        ]  # fmt: skip
+        lane, other = [], []
+        for i, e in zip(candidates.tolist(), decoded, strict=True):
+            if e is not None:
+                common = e.type == "pairwise" and len(e.responses) == 2
+                (lane if common else other).append((i, e))
         table, ok = _lane_table([e for _, e in lane], limits)
+        records = [(i, r) for i, e in other if (r := decoded_record(e, limits)) is not None]
     accepted = np.array([i for i, _ in lane], dtype=np.int64)[ok]
+    if records:  # rankings, ratings, more responses: judged one by one, decoded once
+        table = pa.concat_tables([table, events_table([r for _, r in records])])
+        accepted = np.concatenate([accepted, np.array([i for i, _ in records], np.int64)])
+        order = np.argsort(accepted, kind="stable")
+        table, accepted = table.take(pa.array(order)), accepted[order]
     rest = np.ones(len(lines), bool)
     rest[accepted] = False
     return table, accepted, np.flatnonzero(rest)

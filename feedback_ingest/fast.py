@@ -136,6 +136,12 @@ def fast_record(raw: bytes, limits: Limits) -> dict | None:
         event = _DECODER.decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
         return None
+    return decoded_record(event, limits)
+
+
+def decoded_record(event: _Event, limits: Limits) -> dict | None:
+    """`fast_record` of an event already decoded from a line that passed its screen (size,
+    suspect escapes, UTF-8): the batched lane decodes whole batches and calls this."""
     kind, responses = event.type, event.responses
     if kind not in EVENT_TYPES or event.annotator.kind not in ANNOTATOR_KINDS:
         return None

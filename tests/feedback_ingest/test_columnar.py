@@ -46,6 +46,52 @@ _paths = st.sampled_from(
 )  # fmt: skip
 
 
+_RANKING = {"a": "Tea is a drink.", "b": "No.", "c": "Maybe tea."}
+_ranking_paths = st.sampled_from(
+    ["preference.order", "preference.order.0", "preference.order.2", "preference.scores",
+     "preference.winner", "responses.2.id", "responses.2.text", "responses.2", "type"]
+)  # fmt: skip
+_ranking_values = st.one_of(
+    _values, st.sampled_from(["a", "b", "c", "d", ["a", "b"], ["b", "a", "a"], [], ["c"]]),
+    st.sampled_from([{"a": 1, "b": 2}, {"a": 1.5}, {"d": 1}, {}, {"a": "x"}, {"a": None}]),
+    st.sampled_from(["ranking", "rating", "pairwise"]),
+)  # fmt: skip
+
+
+def _other_type(kind: str) -> dict:
+    """A valid ranking or rating of three responses."""
+    if kind == "ranking":
+        return event("k", "ranking", _RANKING, {"order": ["c", "a", "b"]})
+    return event("k", "rating", _RANKING, {"scores": {"a": 1, "b": 2.5, "c": -3}})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ranking", "rating"]),
+            st.lists(st.tuples(_ranking_paths, _ranking_values), max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_rankings_and_ratings_too(batch):
+    lines = []
+    for i, (kind, mutations) in enumerate(batch):
+        e = _other_type(kind)
+        e["event_id"] = f"k{i}"
+        for path, value in mutations:
+            with suppress(TypeError, KeyError, IndexError):
+                set_path(e, path, value)
+        lines.append(json.dumps(e).encode())
+    table, accepted, rest = validate_lines(lines, LIMITS)
+    assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(lines)))
+    expected = [reference(lines[i]) for i in accepted.tolist()]
+    assert None not in expected
+    assert table.equals(events_table(expected))
+
+
 _chat_paths = st.sampled_from(["prompt.0.role", "prompt.0.content", "prompt.1.content",
                               "prompt.1.role", "prompt.1"])  # fmt: skip
 _roles = st.sampled_from(["user", "USER", "assistant", "system", "tool", "", "human"])
@@ -82,16 +128,19 @@ def test_lane_accepts_exactly_what_the_reference_accepts(batch):
     assert table.equals(events_table(expected))  # and stores the very same record
 
 
-def test_pairwise_events_stay_in_the_lane_and_others_fall_back():
+def test_every_event_type_stays_in_the_lane_and_non_events_fall_back():
     plain = [event(f"p{i}", prompt=f"  Why {i}?\n") for i in range(5)]
     chat = event("c", prompt=[{"role": "user", "content": "hi"}])
     ranking = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "x"]})
-    lines = [json.dumps(e).encode() for e in [*plain, chat, ranking]]
+    rating = event("s", "rating", {"x": "One"}, {"scores": {"x": 4}})
+    bad = event("b", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "z"]})
+    lines = [json.dumps(e).encode() for e in [*plain, chat, ranking, rating, bad]]
     lines.append(lines[0] + b", " + lines[1])  # two objects on one line: not an event
     table, accepted, rest = validate_lines(lines, LIMITS)
-    assert accepted.tolist() == [0, 1, 2, 3, 4, 5] and rest.tolist() == [6, 7]
+    assert accepted.tolist() == [0, 1, 2, 3, 4, 5, 6, 7] and rest.tolist() == [8, 9]
     assert table["prompt"][0].as_py() == "\n\nHuman: Why 0?\n\nAssistant:"
-    assert table["prompt"][5].as_py() == reference(lines[5])["prompt"]
+    assert table.equals(events_table([reference(line) for line in lines[:8]]))
+    assert table["order_idx"][6].as_py() == [1, 0] and table["scores"][7].as_py() == [4.0]
 
 
 def test_lines_the_lane_would_misjudge_fall_back():
