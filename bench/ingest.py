@@ -64,7 +64,7 @@ def mixed(n: int) -> None:
           f"{report.duplicate} duplicates -> {snapshot.counts['total']} pairs")  # fmt: skip
     print(f"  {t_full:.2f} s = {n / t_full:,.0f} events/s (ingest {report.seconds:.2f} s, "
           f"snapshot {snapshot.seconds:.2f} s: {stages(snapshot.stage_seconds)})")  # fmt: skip
-    print(f"  validation lanes: {report.lanes} (per_event: lines judged one by one, re-read from their bytes)")
+    print(f"  validation lanes: {report.lanes} (per_event: lines judged one by one)")
     share = 100 * t_incr / t_full
     print(f"  incremental (+1% events): {t_incr:.2f} s = {share:.1f}% of the full run")
 

@@ -3,10 +3,10 @@
 The common event shape (pairwise, two responses, a text or chat prompt) is validated column by
 column with NumPy and Arrow (chat prompts one by one) and lands directly in an Arrow table,
 with no per-event dict. Other decoded events (rankings, ratings, more responses) are judged one
-by one by `fast.decoded_record`, without screening and decoding their lines a second time. Like `fast.py` this lane only ever ACCEPTS: a line it is unsure of goes
-back to the caller's per-line path (`fast.fast_record`, then the reference validator, which
-names the reason), so verdicts keep one source of truth; tests check that both paths store
-identical records.
+by one by `fast.decoded_record`, without screening and decoding their lines a second time.
+Like `fast.py` this lane only ever ACCEPTS: a line it is unsure of goes back to the caller's
+per-line path (`fast.fast_record`, then the reference validator, which names the reason), so
+verdicts keep one source of truth; tests check that both paths store identical records.
 """
 
 from __future__ import annotations

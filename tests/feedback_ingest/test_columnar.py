@@ -3,10 +3,10 @@ same stored record, and leaves everything else to the per-line path."""
 
 from __future__ import annotations
 
+import copy
 import json
 from contextlib import suppress
 
-import numpy as np
 import pyarrow.parquet as pq
 from fi_helpers import LIMITS, event, reference, write_jsonl
 from hypothesis import given, settings
@@ -82,8 +82,8 @@ def test_rankings_and_ratings_too(batch):
         e = _other_type(kind)
         e["event_id"] = f"k{i}"
         for path, value in mutations:
-            with suppress(TypeError, KeyError, IndexError):
-                set_path(e, path, value)
+            with suppress(TypeError, KeyError, IndexError, ValueError):  # parent mutated away
+                set_path(e, path, copy.deepcopy(value))  # sampled values are shared objects
         lines.append(json.dumps(e).encode())
     table, accepted, rest = validate_lines(lines, LIMITS)
     assert sorted([*accepted.tolist(), *rest.tolist()]) == list(range(len(lines)))
@@ -183,14 +183,17 @@ def test_timestamps_match_python_parsing():
 def test_mixed_batch_keeps_source_order_and_the_first_duplicate(tmp_path):
     config = IngestConfig(home=tmp_path)
     three = {"a": "One.", "b": "Two.", "c": "Three."}
-    first = event("x", prompt="first", responses=three)  # three responses: per-line path
-    plain = event("x", prompt="second")  # lane, same id, later: a duplicate
+    first = event("x", prompt="first", responses=three)  # three responses: batched lane
+    plain = event("x", prompt="second")  # native lane, same id, later: a duplicate
     others = [event(f"o{i}") for i in range(3)]
-    write_jsonl(config.incoming_dir / "a.jsonl", [others[0], first, others[1], plain, others[2]])
+    unsure = event("u", "ranking", preference={"order": ["b", "a"], "tie": "no"})  # line by line
+    lines = [others[0], first, others[1], plain, unsure, others[2]]
+    write_jsonl(config.incoming_dir / "a.jsonl", lines)
     report = ingest_feedback(config)
-    assert (report.read, report.accepted, report.duplicate) == (5, 4, 1)
+    assert (report.read, report.accepted, report.duplicate) == (6, 5, 1)
+    assert report.lanes == {"native": 4, "batched": 1, "per_event": 1}
     stored = pq.read_table(next(config.events_dir.glob("part-*.parquet")))
-    assert stored["event_id"].to_pylist() == ["o0", "x", "o1", "o2"]
+    assert stored["event_id"].to_pylist() == ["o0", "x", "o1", "u", "o2"]
     assert "first" in stored["prompt"][1].as_py()
     assert stored["response_ids"][1].as_py() == ["a", "b", "c"]
-    assert np.all(stored["winner_idx"].to_numpy() == 0)
+    assert stored["winner_idx"].to_pylist() == [0, 0, 0, -1, 0]  # the ranking has no winner
