@@ -58,6 +58,10 @@ class _Event(msgspec.Struct, gc=False):
     metadata: dict | None = None
 
 
+# What a check could still raise on a shape nobody foresaw (an integer no float can hold raised
+# OverflowError, an ArithmeticError, before the rating check caught it).
+UNFORESEEN = (TypeError, ValueError, AttributeError, KeyError, RecursionError, ArithmeticError)
+
 # gc=False: decoded JSON holds no reference cycles, and untracked structs spare the collector
 # from rescanning every live event of a batch (it otherwise costs as much as the decoding).
 _DECODER = msgspec.json.Decoder(_Event)
@@ -141,7 +145,15 @@ def fast_record(raw: bytes, limits: Limits) -> dict | None:
 
 def decoded_record(event: _Event, limits: Limits) -> dict | None:
     """`fast_record` of an event already decoded from a line that passed its screen (size,
-    suspect escapes, UTF-8): the batched lane decodes whole batches and calls this."""
+    suspect escapes, UTF-8): the batched lane decodes whole batches and calls this. A check
+    that raises means "unsure" here too: the reference validator judges the line."""
+    try:
+        return _record(event, limits)
+    except UNFORESEEN:
+        return None
+
+
+def _record(event: _Event, limits: Limits) -> dict | None:
     kind, responses = event.type, event.responses
     if kind not in EVENT_TYPES or event.annotator.kind not in ANNOTATOR_KINDS:
         return None

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from feedback_ingest.columnar import validate_lines
 from feedback_ingest.config import IngestConfig
-from feedback_ingest.fast import fast_record
+from feedback_ingest.fast import UNFORESEEN, fast_record
 from feedback_ingest.quarantine import Quarantine
 from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 from feedback_ingest.sources import LandingFolderSource, SqlSource
@@ -50,11 +50,6 @@ class IngestReport:
         return dataclasses.asdict(self)
 
 
-# What a check could still raise on a shape it did not foresee (an integer no float can hold
-# raised OverflowError, an ArithmeticError, before the rating check caught it).
-_UNFORESEEN = (TypeError, ValueError, AttributeError, KeyError, RecursionError, ArithmeticError)
-
-
 def _validate_record(record: RawRecord, limits: Limits) -> dict:
     if record.obj is UNREADABLE:
         detail = record.raw.decode("utf-8", "replace").removeprefix("unreadable_file: ")
@@ -70,7 +65,7 @@ def _validate_record(record: RawRecord, limits: Limits) -> dict:
         return validate_event(obj, limits)
     except EventRejected:
         raise
-    except _UNFORESEEN as exc:
+    except UNFORESEEN as exc:
         # Defence in depth: a shape the checks above missed is still a verdict, not a crash.
         raise EventRejected("invalid_event", "$", f"{type(exc).__name__}: {exc}"[:200]) from None
 

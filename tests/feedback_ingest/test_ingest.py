@@ -297,6 +297,23 @@ def test_a_table_row_nested_past_the_recursion_limit_is_a_verdict(tmp_path):
     )  # fmt: skip
 
 
+def test_a_fast_check_that_raises_leaves_the_event_to_the_reference(tmp_path, monkeypatch):
+    """Defence in depth: a fast-path check that raises on a shape nobody foresaw means
+    "unsure" (the reference judges the line), not a crashed ingest run."""
+    import feedback_ingest.fast as fast
+
+    def surprise(value):
+        raise ArithmeticError("a shape nobody foresaw")
+
+    monkeypatch.setattr(fast, "parse_timestamp", surprise)  # the fast path's binding only
+    config = IngestConfig(home=tmp_path)
+    ranking = event("r", "ranking", {"x": "One", "y": "Two"}, {"order": ["y", "x"]})
+    write_jsonl(config.incoming_dir / "a.jsonl", [ranking, event("p")])
+    report = ingest_feedback(config)
+    assert (report.accepted, report.quarantined) == (2, 0)
+    assert report.lanes == {"batched": 0, "native": 1, "per_event": 1}
+
+
 def test_report_counts_what_each_validation_lane_judged(tmp_path):
     """Native lane, batched lane, or one by one: the report says which path took the events."""
     config = IngestConfig(home=tmp_path)
