@@ -79,8 +79,8 @@ def _validate_batch(
 ) -> pa.Table:
     """The valid events of `batch` as one table in source order; invalid ones quarantined.
 
-    JSONL lines of the common shapes take the native and batched lanes; everything else (table
-    rows, other shapes, anything the lanes are unsure of) is judged record by record.
+    JSONL lines take the native and batched lanes; everything else (table rows, lines that
+    do not decode, anything the lanes are unsure of) is judged record by record.
     `lanes` counts accepted events per lane and the records judged one by one ("per_event").
     """
     lines = [i for i, obj in enumerate(batch.objs) if obj is None]

@@ -47,7 +47,7 @@ def feedback_events(
             "quarantine_dir": dg.MetadataValue.path(str(config.quarantine_dir)),
             "stage_seconds": dict(report.stage_seconds),  # where the run's time went
             "validation_lanes": dict(report.lanes),  # accepted by the native and batched
-            # lanes, and records judged one by one (the slow path: other shapes, rejects)
+            # lanes, and records judged line by line (the slow path: table rows, rejects)
         },
         check_results=[_quarantine_share(report, rmops_home.max_quarantine_share)],
     )
