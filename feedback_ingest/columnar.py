@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from feedback_ingest import native
-from feedback_ingest.fast import _DECODER, _utf8, decoded_record
+from feedback_ingest.fast import _DECODER, DECODE_ERRORS, _utf8, decoded_record
 from feedback_ingest.fast import _prompt as _chat_prompt
 from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
 from feedback_ingest.store import EVENT_SCHEMA, events_table
@@ -90,13 +90,13 @@ def _decode(lines: list[bytes]) -> list:
     """Each line decoded, or None where msgspec refuses it."""
     try:
         return [_DECODER.decode(line) for line in lines]
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
+    except DECODE_ERRORS:
         pass
     out = []
     for line in lines:
         try:
             out.append(_DECODER.decode(line))
-        except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
+        except DECODE_ERRORS:
             out.append(None)
     return out
 

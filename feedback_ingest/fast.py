@@ -62,6 +62,10 @@ class _Event(msgspec.Struct, gc=False):
 # OverflowError, an ArithmeticError, before the rating check caught it).
 UNFORESEEN = (TypeError, ValueError, AttributeError, KeyError, RecursionError, ArithmeticError)
 
+# What msgspec raises on JSON it cannot decode (UnicodeDecodeError is a ValueError): the
+# line, or the metadata object, goes to the Python path that names the reason.
+DECODE_ERRORS = (msgspec.DecodeError, ValueError, RecursionError)
+
 # gc=False: decoded JSON holds no reference cycles, and untracked structs spare the collector
 # from rescanning every live event of a batch (it otherwise costs as much as the decoding).
 _DECODER = msgspec.json.Decoder(_Event)
@@ -138,7 +142,7 @@ def fast_record(raw: bytes, limits: Limits) -> dict | None:
         return None
     try:
         event = _DECODER.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
+    except DECODE_ERRORS:
         return None
     return decoded_record(event, limits)
 

@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
+from feedback_ingest.fast import DECODE_ERRORS
 from feedback_ingest.render import ASSISTANT, HUMAN, ROLE_LABELS
 from feedback_ingest.store import EVENT_SCHEMA
 from feedback_ingest.validate import Limits, encode_metadata
@@ -74,7 +75,7 @@ def _metadata(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
         if value is not None:
             try:
                 values[i] = encode_metadata(_METADATA.decode(value))
-            except (msgspec.DecodeError, ValueError, RecursionError):  # e.g. 1e400
+            except DECODE_ERRORS:  # e.g. 1e400
                 values[i], decodable[i] = None, False
     return pa.array(values, pa.string()), decodable
 
