@@ -10,9 +10,14 @@ TRAINING_POOL = "reward_model_training"
 DAGSTER_YAML = """\
 # Written by rmops (orchestration/instance.py). Embedded default: SQLite storage in this folder.
 # At scale, replace `storage` with dagster-postgres and add a k8s run launcher (see README).
+# The storage is Dagster's SQLite storage with pool slots claimed atomically
+# (orchestration/dagster_storage.py): the stock one can hand one slot to two processes.
 storage:
-  sqlite:
-    base_dir: {base_dir}
+  custom:
+    module: orchestration.dagster_storage
+    class: RmopsSqliteStorage
+    config:
+      base_dir: {base_dir}
 concurrency:
   runs:
     max_concurrent_runs: 4
@@ -25,13 +30,34 @@ telemetry:
 """
 
 
+# What earlier rmops versions wrote (stock SQLite storage): replaced as it stands, since the
+# tables and folders are the same; a file edited by hand is left alone.
+_EARLIER_YAML = DAGSTER_YAML.replace(
+    """# The storage is Dagster's SQLite storage with pool slots claimed atomically
+# (orchestration/dagster_storage.py): the stock one can hand one slot to two processes.
+storage:
+  custom:
+    module: orchestration.dagster_storage
+    class: RmopsSqliteStorage
+    config:
+      base_dir: {base_dir}
+""",
+    """storage:
+  sqlite:
+    base_dir: {base_dir}
+""",
+)
+
+
 def ensure_dagster_home(home: Path) -> Path:
-    """Create `home/dagster/dagster.yaml` if missing (idempotent) and return the folder."""
+    """Create `home/dagster/dagster.yaml` if missing or as an earlier rmops wrote it (idempotent)
+    and return the folder."""
     dagster_home = Path(home) / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
+    base_dir = (dagster_home / "storage").as_posix()
+    if not config.exists() or config.read_text() == _EARLIER_YAML.format(base_dir=base_dir):
         tmp = config.with_suffix(".yaml.tmp")
-        tmp.write_text(DAGSTER_YAML.format(base_dir=(dagster_home / "storage").as_posix()))
+        tmp.write_text(DAGSTER_YAML.format(base_dir=base_dir))
         tmp.replace(config)
     return dagster_home
