@@ -76,6 +76,12 @@ def tiny_backbone_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_tiny_backbone_dir(tmp_path_factory) -> Path:
+    """The tiny model with other random weights (another seed): scores differently."""
+    return build_tiny_backbone(tmp_path_factory.mktemp("other-tiny-backbone"), seed=1)
+
+
+@pytest.fixture(scope="session")
 def small_backbone_dir(tmp_path_factory) -> Path:
     """A tiny BERT with hidden size 64: enough capacity to learn the simulator's preference,
     probes included, in about a minute (the whole-loop and demo tests use it)."""

@@ -104,20 +104,39 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the endpoint.")] = 5001,
     workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 1,
+    follow_champion: Annotated[
+        bool,
+        typer.Option(
+            "--follow-champion",
+            help="Serve whichever version `champion` points at, checked every --poll-seconds "
+            "(a promotion or rollback swaps the model without a restart); answers name the "
+            "version in X-Reward-Model-Version. Default: the version found at start.",
+        ),
+    ] = False,
+    poll_seconds: Annotated[
+        float, typer.Option(min=0.5, help="How often --follow-champion checks the alias.")
+    ] = 30.0,
 ) -> None:
     """Serve a reward model over HTTP with MLflow's scoring server (for a PPO job that wants a
     remote reward model): POST /invocations {"dataframe_records": [{"prompt", "response"}]}
     answers {"predictions": [{"reward", "reward_normalized"}]}, scored as training scored."""
     config = registry_config()
-    if model is None:
+    if follow_champion and (model is not None or workers > 1):
+        flag = "--model" if model is not None else "--workers"
+        raise fail(f"{flag}: --follow-champion serves the champion from one process; "
+                   "drop --follow-champion to pin a model or run several workers")  # fmt: skip
+    if model is None and not follow_champion:
         from rm_pipeline.registry import current_champion
 
         version = current_champion(config)
         if version is None:
             raise fail(f"no champion of '{config.model_name}' yet: promote one or pass --model")
-        model = f"models:/{config.model_name}/{version}"  # loaded once: restart after a promotion
+        model = f"models:/{config.model_name}/{version}"  # pinned: one PPO run, one reward model
     if not port_free(port, host):
         raise fail(f"--port: port {port} on {host} is already in use; pick another")
+    if follow_champion:
+        _serve_following(config, host, port, poll_seconds)
+        return
     bindir = Path(sys.executable).parent
     mlflow = bindir / "mlflow"
     if not mlflow.is_file():
@@ -129,6 +148,18 @@ def serve_command(
     command = [str(mlflow), "models", "serve", "-m", model, "--env-manager", "local",
                "--host", host, "--port", str(port), "--workers", str(workers)]  # fmt: skip
     os.execve(command[0], command, env)  # signals reach the server itself
+
+
+def _serve_following(config, host: str, port: int, poll_seconds: float) -> None:
+    from rm_pipeline.serving import serve_champion
+
+    os.environ["MLFLOW_TRACKING_URI"] = config.tracking_uri
+    typer.echo(f"serving models:/{config.model_name}@champion (following the alias every "
+               f"{poll_seconds:g} s) on http://{host}:{port}/invocations", err=True)  # fmt: skip
+    try:
+        serve_champion(config, host, port, poll_seconds)
+    except LookupError as err:
+        raise fail(f"{err}: promote one first") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ from orchestration.cli import app
 from orchestration.cli.pipeline_commands import url_answers
 from rm_pipeline.config import TrainConfig
 from rm_pipeline.mlflow_model import log_reward_model
-from rm_pipeline.promotion import promote
+from rm_pipeline.promotion import promote, rollback
 from rm_pipeline.registry import register_candidate
 from rm_pipeline.scoring import RewardScorer
 from rm_pipeline.tracking import RegistryConfig, ensure_experiment, mlflow_client
@@ -34,13 +34,14 @@ RESPONSES = [f" Happy to help with topic {i}!" if i % 2 else " No." for i in ran
 
 
 def _registered(config: RegistryConfig, backbone: Path, tmp_path: Path) -> Path:
-    """A tiny trained model logged and registered (passed the gate), not promoted yet."""
+    """A tiny trained model logged and registered (passed the gate), not promoted yet; returns
+    its export folder."""
     import pandas as pd
 
     rows = [(p, " Happy to help!", " No.") for p in PROMPTS]
     frame = pd.DataFrame(rows, columns=["prompt", "chosen", "rejected"])
     train = TrainConfig(backbone=str(backbone), max_steps=2, max_length=32, progress_bar=False)
-    result = train_reward_model(train, frame, frame.iloc[:0], tmp_path / "run")
+    result = train_reward_model(train, frame, frame.iloc[:0], tmp_path / backbone.name)
     client = mlflow_client(config)
     run_id = client.create_run(ensure_experiment(config, client)).info.run_id
     logged = log_reward_model(config, run_id, result.export_dir)
@@ -68,12 +69,13 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
-def _serve(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
+def _serve(env: dict, log: Path, *args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     rmops = str(Path(sys.executable).parent / "rmops")
     with log.open("wb") as out:
-        proc = subprocess.Popen([rmops, "serve", "--port", str(port)], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen([rmops, "serve", "--port", str(port), *args], env=env,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
     url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + START_S
     while not url_answers(f"{url}/ping"):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -108,3 +110,54 @@ def test_serve_answers_with_the_champions_rewards(tiny_backbone_dir, tmp_path):
     finally:
         _stop(proc)
     assert "serving models:/reward-model/1" in (tmp_path / "serve.log").read_text()
+
+
+def _scored(url: str) -> tuple[str, list[float]]:
+    records = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
+    body = json.dumps({"dataframe_records": records}).encode()
+    request = urllib.request.Request(f"{url}/invocations", body,
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        rewards = [row["reward"] for row in json.loads(answer.read())["predictions"]]
+        return answer.headers["X-Reward-Model-Version"], rewards
+
+
+def _until_version(url: str, version: str, timeout_s: float = 60) -> list[float]:
+    deadline = time.monotonic() + timeout_s
+    while (scored := _scored(url))[0] != version:
+        assert time.monotonic() < deadline, f"still serving version {scored[0]}, not {version}"
+        time.sleep(0.5)
+    return scored[1]
+
+
+def test_following_the_champion_swaps_models_on_promotion_and_rollback(
+    tiny_backbone_dir, other_tiny_backbone_dir, tmp_path
+):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = RegistryConfig(tracking_uri=uri, handoff_dir=str(tmp_path / "home" / "handoff"))
+    exports = [
+        _registered(config, b, tmp_path) for b in (tiny_backbone_dir, other_tiny_backbone_dir)
+    ]
+    rewards = [
+        RewardScorer.load(e, device="cpu").score_both(PROMPTS, RESPONSES)[0] for e in exports
+    ]
+    assert not np.allclose(*rewards, atol=1e-3)
+    env = {**os.environ, "RMOPS_HOME": str(tmp_path / "home"), "MLFLOW_TRACKING_URI": uri,
+           "RMOPS_MODEL_NAME": config.model_name, "HF_HUB_OFFLINE": "1"}  # fmt: skip
+    runner = CliRunner()
+    refused = runner.invoke(app, ["serve", "--follow-champion"], env=env)
+    assert refused.exit_code == 2 and "no champion of 'reward-model' yet" in refused.output
+    refused = runner.invoke(app, ["serve", "--follow-champion", "--workers", "2"], env=env)
+    assert refused.exit_code == 2 and "--workers" in refused.output
+
+    promote(config, "1", expected_champion=None, reason="serving test")
+    proc, url = _serve(env, tmp_path / "follow.log", "--follow-champion", "--poll-seconds", "1")
+    try:
+        np.testing.assert_allclose(_until_version(url, "1"), rewards[0], atol=1e-5)
+        promote(config, "2", expected_champion="1", reason="newer")
+        np.testing.assert_allclose(_until_version(url, "2"), rewards[1], atol=1e-5)
+        rollback(config, reason="worse in PPO")
+        np.testing.assert_allclose(_until_version(url, "1"), rewards[0], atol=1e-5)
+    finally:
+        _stop(proc)
+    assert "models:/reward-model@champion (following" in (tmp_path / "follow.log").read_text()

@@ -1,0 +1,159 @@
+"""A reward endpoint that follows the `champion` alias: a promotion or a rollback reaches the
+PPO job's reward calls within one poll, without a restart and without a gap in service.
+
+Requests and answers are MLflow's scoring server's (its own `invocations` parses and scores), so
+a client of `mlflow models serve` works unchanged; each answer also names the model version that
+scored it (`X-Reward-Model-Version`), since the version can now change between two calls.
+"""
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rm_pipeline.registry import current_champion
+from rm_pipeline.tracking import RegistryConfig, mlflow_client
+
+log = logging.getLogger(__name__)
+VERSION_HEADER = "X-Reward-Model-Version"
+
+
+@dataclass
+class ChampionModel:
+    """The champion's pyfunc model, swapped for the new one when the alias moves."""
+
+    config: RegistryConfig
+    version: str | None = None
+    model: object | None = None
+    _folder: Path | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def current(self) -> tuple[str | None, object | None]:
+        """The (version, model) pair that answers the next request."""
+        with self._lock:
+            return self.version, self.model
+
+    def refresh(self) -> bool:
+        """Load the version `champion` points at if it is not the one served; True on a swap.
+
+        Without a champion (alias removed) the last model keeps serving: an endpoint that went
+        dark would stall the PPO job, and the registry's rollback path moves the alias anyway."""
+        version = current_champion(self.config)
+        if version is None or version == self.version:
+            return False
+        # Loaded before the swap: requests keep the old model until the new one is ready.
+        model, folder = self._load(version)
+        with self._lock:
+            previous, self.version, self.model = self.version, version, model
+            stale, self._folder = self._folder, folder
+        if stale is not None:  # the old model's weights are in memory already
+            shutil.rmtree(stale, ignore_errors=True)
+        log.warning("reward endpoint: now serving version %s (was %s)", version, previous)
+        return True
+
+    def close(self) -> None:
+        """Remove the served version's downloaded files (the endpoint is stopping)."""
+        with self._lock:
+            folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _load(self, version: str):
+        """The version's pyfunc model, downloaded through this config's registry (not MLflow's
+        process-global one) into a fresh folder."""
+        import mlflow.artifacts
+        import mlflow.pyfunc
+
+        client = mlflow_client(self.config)
+        uri = client.get_model_version_download_uri(self.config.model_name, version)
+        folder = Path(tempfile.mkdtemp(prefix=f"rmops-serve-v{version}-"))
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri, dst_path=str(folder), tracking_uri=self.config.tracking_uri
+            )
+            return mlflow.pyfunc.load_model(local), folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+
+def follow(champion: ChampionModel, poll_s: float, stop: threading.Event) -> None:
+    """Poll the alias every `poll_s` seconds until `stop` is set; a failed load or an
+    unreachable registry keeps the served model and is retried at the next poll."""
+    while not stop.wait(poll_s):
+        try:
+            champion.refresh()
+        except Exception:  # noqa: BLE001 - the endpoint outlives registry hiccups
+            log.exception("reward endpoint: could not refresh the champion; still serving %s",
+                          champion.version)  # fmt: skip
+
+
+def build_app(champion: ChampionModel):
+    """FastAPI app with MLflow's scoring routes (/ping, /health, /version, /invocations)
+    answering with whichever champion is current."""
+    # No `from __future__ import annotations` in this module: FastAPI reads the `Request`
+    # annotation of the handlers below at runtime.
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+    from mlflow.version import VERSION
+
+    app = FastAPI()
+
+    async def ping():
+        status = 200 if champion.current()[1] is not None else 503
+        return Response(content="\n", status_code=status, media_type="application/json")
+
+    app.get("/ping")(ping)
+    app.get("/health")(ping)
+    app.get("/version")(lambda: Response(content=VERSION, media_type="application/json"))
+
+    @app.get("/champion")
+    async def served():
+        return JSONResponse({"model_name": champion.config.model_name,
+                             "version": champion.current()[0]})  # fmt: skip
+
+    @app.post("/invocations")
+    async def invocations(request: Request):
+        version, model = champion.current()  # one model for the whole request
+        if model is None:
+            return JSONResponse({"error": "no reward model loaded yet"}, status_code=503)
+        headers = {VERSION_HEADER: str(version)}
+        data = await request.body()
+        content_type = request.headers.get("content-type", "")
+        schema = model.metadata.get_input_schema()
+        try:
+            result = await asyncio.to_thread(
+                scoring_server.invocations, data, content_type, model, schema
+            )
+        except MlflowException as err:  # bad input, named by MLflow's parser: 400
+            return Response(content=err.serialize_as_json(), headers=headers,
+                            status_code=err.get_http_status_code(),
+                            media_type="application/json")  # fmt: skip
+        return Response(content=result.response, status_code=result.status,
+                        media_type=result.mimetype, headers=headers)  # fmt: skip
+
+    return app
+
+
+def serve_champion(config: RegistryConfig, host: str, port: int, poll_s: float) -> None:
+    """Serve the current champion on host:port until stopped (SIGINT/SIGTERM), following the
+    alias every `poll_s` seconds. Raises LookupError when there is no champion to start with."""
+    import uvicorn
+
+    champion = ChampionModel(config)
+    if not champion.refresh():
+        raise LookupError(f"no champion of '{config.model_name}' yet")
+    stop = threading.Event()
+    poller = threading.Thread(target=follow, args=(champion, poll_s, stop), daemon=True)
+    poller.start()
+    try:
+        uvicorn.run(build_app(champion), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        poller.join(timeout=poll_s + 60)  # a load in flight finishes before its folder goes
+        champion.close()

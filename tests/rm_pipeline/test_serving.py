@@ -1,0 +1,132 @@
+"""The champion-following reward endpoint: a promotion and a rollback change which model
+answers, each answer names its version, and a version that cannot load leaves the served one."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from rm_pipeline.card import RewardCard, hash_folder
+from rm_pipeline.mlflow_model import log_reward_model
+from rm_pipeline.promotion import promote, rollback
+from rm_pipeline.registry import register_candidate
+from rm_pipeline.scoring import RewardScorer
+from rm_pipeline.serving import VERSION_HEADER, ChampionModel, build_app, follow
+from rm_pipeline.tracking import RegistryConfig, ensure_experiment, mlflow_client
+
+PROMPTS = ["\n\nHuman: Name a river in France.\n\nAssistant:"] * 2
+RESPONSES = [" The Loire.", " No."]
+
+
+def _register(cfg: RegistryConfig, export: Path) -> str:
+    card = RewardCard(base_model="tiny-bert", input_template={}, max_length=48)
+    card.reward_mean, card.reward_std, card.dataset_version = 0.0, 1.0, "v000001"
+    card.file_hashes = hash_folder(export)
+    card.save(export)
+    client = mlflow_client(cfg)
+    run_id = client.create_run(ensure_experiment(cfg, client)).info.run_id
+    logged = log_reward_model(cfg, run_id, export)
+    return register_candidate(
+        cfg, run_id, logged.model_uri, "v000001", True, [], {}, "tiny"
+    ).version
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory, tiny_backbone_dir, other_tiny_backbone_dir):
+    """A registry with two differently initialised tiny models; version 1 is champion."""
+    root = tmp_path_factory.mktemp("serving")
+    cfg = RegistryConfig(tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+                         artifact_location=str(root / "artifacts"))  # fmt: skip
+    backbones = (tiny_backbone_dir, other_tiny_backbone_dir)
+    exports = [Path(shutil.copytree(b, root / f"export-{n}")) for n, b in enumerate(backbones)]
+    versions = [_register(cfg, export) for export in exports]
+    promote(cfg, versions[0], expected_champion=None, reason="serving test")
+    scorers = [RewardScorer.load(export) for export in exports]
+    rewards = {
+        v: s.score_both(PROMPTS, RESPONSES)[0] for v, s in zip(versions, scorers, strict=True)
+    }
+    assert not np.allclose(*rewards.values(), atol=1e-3)  # the two versions are told apart
+    return cfg, versions, rewards
+
+
+def _score(client: TestClient) -> tuple[str, np.ndarray]:
+    records = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
+    answer = client.post("/invocations", json={"dataframe_records": records})
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    return answer.headers[VERSION_HEADER], np.array([row["reward"] for row in predictions])
+
+
+def test_promotion_and_rollback_swap_the_answering_model(two_versions):
+    cfg, (v1, v2), rewards = two_versions
+    champion = ChampionModel(cfg)
+    client = TestClient(build_app(champion))
+    assert client.get("/ping").status_code == 503  # nothing loaded yet
+    assert client.post("/invocations", json={"dataframe_records": []}).status_code == 503
+    assert champion.refresh() and not champion.refresh()  # loads v1 once
+    version, served = _score(client)
+    assert version == v1 and np.allclose(served, rewards[v1], atol=1e-5)
+
+    promote(cfg, v2, expected_champion=v1, reason="newer")
+    first_folder = champion._folder
+    assert champion.refresh()
+    assert not first_folder.exists()  # the replaced version's download is removed
+    version, served = _score(client)
+    assert version == v2 and np.allclose(served, rewards[v2], atol=1e-5)
+    assert client.get("/champion").json() == {"model_name": cfg.model_name, "version": v2}
+
+    rollback(cfg, reason="bad in PPO")
+    assert champion.refresh()
+    version, served = _score(client)
+    assert version == v1 and np.allclose(served, rewards[v1], atol=1e-5)
+    folder = champion._folder
+    assert folder.is_dir()
+    champion.close()
+    assert not folder.exists()
+    missing = client.post("/invocations", json={"dataframe_records": [{"prompt": "p"}]})
+    assert missing.status_code == 400 and "response" in missing.text
+    assert missing.headers[VERSION_HEADER] == v1
+
+
+def test_the_poller_follows_and_survives_a_version_that_cannot_load(two_versions, tmp_path):
+    cfg, (v1, v2), _ = two_versions
+    champion = ChampionModel(cfg)
+    champion.refresh()
+    current = champion.version
+    other = v2 if current == v1 else v1
+    stop = threading.Event()
+    poller = threading.Thread(target=follow, args=(champion, 0.2, stop), daemon=True)
+    poller.start()
+    try:
+        # The other version's artifacts vanish: its promotion cannot be served yet.
+        model_dir, hidden = _model_dir(cfg, other), tmp_path / "hidden"
+        shutil.move(model_dir, hidden)
+        promote(cfg, other, expected_champion=current, reason="follow test")
+        time.sleep(1.5)  # several polls
+        assert champion.version == current and poller.is_alive()
+
+        shutil.move(hidden, model_dir)  # back: the next poll swaps
+        deadline = time.monotonic() + 30
+        while champion.version != other and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert champion.version == other
+    finally:
+        stop.set()
+        poller.join(timeout=10)
+    assert not poller.is_alive()
+
+
+def _model_dir(cfg: RegistryConfig, version: str) -> Path:
+    """The folder holding a registered version's logged model (a local artifact store)."""
+    client = mlflow_client(cfg)
+    source = client.get_model_version(cfg.model_name, version).source  # runs:/<run>/<path>
+    run_id, _, path = source.removeprefix("runs:/").partition("/")
+    folder = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://")) / path
+    assert (folder / "MLmodel").is_file(), folder
+    return folder
