@@ -136,7 +136,11 @@ def serve_command(
         raise fail(f"--port: port {port} on {host} is already in use; pick another")
     if follow_champion:
         _serve_following(config, host, port, poll_seconds)
-        return
+    else:
+        _serve_pinned(config, model, host, port, workers)
+
+
+def _serve_pinned(config, model: str, host: str, port: int, workers: int) -> None:
     bindir = Path(sys.executable).parent
     mlflow = bindir / "mlflow"
     if not mlflow.is_file():
