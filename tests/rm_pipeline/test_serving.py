@@ -94,6 +94,39 @@ def test_promotion_and_rollback_swap_the_answering_model(two_versions):
     assert missing.headers[VERSION_HEADER] == v1
 
 
+def test_requests_during_a_swap_all_get_answers_from_one_whole_model(two_versions):
+    cfg, (v1, v2), rewards = two_versions
+    champion = ChampionModel(cfg)
+    champion.refresh()
+    client = TestClient(build_app(champion))
+    answers, failures, stop = [], [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            try:
+                answers.append(_score(client))  # asserts status 200 itself
+            except Exception as err:  # noqa: BLE001 - reported by the test thread below
+                failures.append(err)
+
+    callers = [threading.Thread(target=hammer) for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    try:
+        for _ in range(2):  # there and back, while the callers keep asking
+            other = v2 if champion.version == v1 else v1
+            promote(cfg, other, expected_champion=champion.version, reason="swap under load")
+            assert champion.refresh()
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for caller in callers:
+            caller.join(timeout=60)
+    assert not failures, failures[:3]
+    assert {version for version, _ in answers} == {v1, v2}
+    for version, served in answers:  # never one version's header on the other's rewards
+        assert np.allclose(served, rewards[version], atol=1e-5), version
+
+
 def test_the_poller_follows_and_survives_a_version_that_cannot_load(two_versions, tmp_path):
     cfg, (v1, v2), _ = two_versions
     champion = ChampionModel(cfg)
