@@ -9,6 +9,7 @@ scored it (`X-Reward-Model-Version`), since the version can now change between t
 import asyncio
 import logging
 import shutil
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -51,7 +52,8 @@ class ChampionModel:
             stale, self._folder = self._folder, folder
         if stale is not None:  # the old model's weights are in memory already
             shutil.rmtree(stale, ignore_errors=True)
-        log.warning("reward endpoint: now serving version %s (was %s)", version, previous)
+        log.warning("reward endpoint: now serving version %s%s", version,
+                    f" (was {previous})" if previous else "")  # fmt: skip
         return True
 
     def close(self) -> None:
@@ -151,9 +153,17 @@ def serve_champion(config: RegistryConfig, host: str, port: int, poll_s: float) 
     stop = threading.Event()
     poller = threading.Thread(target=follow, args=(champion, poll_s, stop), daemon=True)
     poller.start()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler it
+    # found: by default that ends the process at once, and the cleanup below would never run.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(build_app(champion), host=host, port=port, log_level="warning")
     finally:
         stop.set()
         poller.join(timeout=poll_s + 60)  # a load in flight finishes before its folder goes
         champion.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # the shell's code for "ended by this signal"

@@ -151,7 +151,11 @@ def test_following_the_champion_swaps_models_on_promotion_and_rollback(
     assert refused.exit_code == 2 and "--workers" in refused.output
 
     promote(config, "1", expected_champion=None, reason="serving test")
-    proc, url = _serve(env, tmp_path / "follow.log", "--follow-champion", "--poll-seconds", "1")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    env["TMPDIR"] = str(downloads)
+    args = ("--follow-champion", "--poll-seconds", "1")
+    proc, url = _serve(env, tmp_path / "follow.log", *args)
     try:
         np.testing.assert_allclose(_until_version(url, "1"), rewards[0], atol=1e-5)
         promote(config, "2", expected_champion="1", reason="newer")
@@ -161,3 +165,6 @@ def test_following_the_champion_swaps_models_on_promotion_and_rollback(
     finally:
         _stop(proc)
     assert "models:/reward-model@champion (following" in (tmp_path / "follow.log").read_text()
+    # SIGTERM: a graceful stop whose cleanup ran (uvicorn re-raises the signal it caught)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not list(downloads.glob("rmops-serve-*"))

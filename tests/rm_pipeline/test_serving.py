@@ -4,6 +4,7 @@ answers, each answer names its version, and a version that cannot load leaves th
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -55,6 +56,18 @@ def two_versions(tmp_path_factory, tiny_backbone_dir, other_tiny_backbone_dir):
     return cfg, versions, rewards
 
 
+@pytest.fixture
+def champion(two_versions, tmp_path, monkeypatch):
+    """A ChampionModel of the registry; every download it makes is gone after `close`."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(downloads))
+    model = ChampionModel(two_versions[0])
+    yield model
+    model.close()
+    assert not list(downloads.iterdir())
+
+
 def _score(client: TestClient) -> tuple[str, np.ndarray]:
     records = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
     answer = client.post("/invocations", json={"dataframe_records": records})
@@ -63,9 +76,8 @@ def _score(client: TestClient) -> tuple[str, np.ndarray]:
     return answer.headers[VERSION_HEADER], np.array([row["reward"] for row in predictions])
 
 
-def test_promotion_and_rollback_swap_the_answering_model(two_versions):
+def test_promotion_and_rollback_swap_the_answering_model(two_versions, champion):
     cfg, (v1, v2), rewards = two_versions
-    champion = ChampionModel(cfg)
     client = TestClient(build_app(champion))
     assert client.get("/ping").status_code == 503  # nothing loaded yet
     assert client.post("/invocations", json={"dataframe_records": []}).status_code == 503
@@ -94,9 +106,8 @@ def test_promotion_and_rollback_swap_the_answering_model(two_versions):
     assert missing.headers[VERSION_HEADER] == v1
 
 
-def test_requests_during_a_swap_all_get_answers_from_one_whole_model(two_versions):
+def test_requests_during_a_swap_all_get_answers_from_one_whole_model(two_versions, champion):
     cfg, (v1, v2), rewards = two_versions
-    champion = ChampionModel(cfg)
     champion.refresh()
     client = TestClient(build_app(champion))
     answers, failures, stop = [], [], threading.Event()
@@ -127,9 +138,10 @@ def test_requests_during_a_swap_all_get_answers_from_one_whole_model(two_version
         assert np.allclose(served, rewards[version], atol=1e-5), version
 
 
-def test_the_poller_follows_and_survives_a_version_that_cannot_load(two_versions, tmp_path):
+def test_the_poller_follows_and_survives_a_version_that_cannot_load(
+    two_versions, champion, tmp_path
+):
     cfg, (v1, v2), _ = two_versions
-    champion = ChampionModel(cfg)
     champion.refresh()
     current = champion.version
     other = v2 if current == v1 else v1
