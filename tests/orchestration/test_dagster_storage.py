@@ -69,3 +69,27 @@ def test_two_claims_that_saw_the_same_free_slot_cannot_both_win(tmp_path):
     finally:
         for inst in instances:
             inst.dispose()
+
+
+def test_dagsters_public_claim_goes_through_the_atomic_one(tmp_path, monkeypatch):
+    # Were a Dagster upgrade to rename the private step, the override would be dead code.
+    calls = []
+    atomic = PoolSafeSqliteEventLogStorage._claim_concurrency_slot
+
+    def spy(self, concurrency_key, run_id, step_key):
+        calls.append((concurrency_key, run_id, step_key))
+        return atomic(self, concurrency_key, run_id, step_key)
+
+    monkeypatch.setattr(PoolSafeSqliteEventLogStorage, "_claim_concurrency_slot", spy)
+    instance = dg.DagsterInstance.from_config(str(ensure_dagster_home(tmp_path)))
+    storage = instance.event_log_storage
+    try:
+        storage.initialize_concurrency_limit_to_default(TRAINING_POOL)
+        first = storage.claim_concurrency_slot(TRAINING_POOL, "run-a", "train")
+        second = storage.claim_concurrency_slot(TRAINING_POOL, "run-b", "train")
+        assert first.is_claimed and not second.is_claimed
+        assert calls and calls[0] == (TRAINING_POOL, "run-a", "train")
+        storage.free_concurrency_slot_for_step("run-a", "train")
+        assert storage.claim_concurrency_slot(TRAINING_POOL, "run-b", "train").is_claimed
+    finally:
+        instance.dispose()
