@@ -123,8 +123,12 @@ def _aliases(client, name: str) -> dict[str, str]:
 
     try:
         return {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
-    except MlflowException:
-        return {}
+    except MlflowException as err:
+        # Only "no such model" means "no aliases": an unreachable or locked registry must not
+        # read as "no champion" (a compare-and-set would then act on a wrong premise).
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
 
 
 def _get_version(client, name: str, version: str):

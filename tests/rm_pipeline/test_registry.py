@@ -25,6 +25,7 @@ from rm_pipeline.registry import (
     CHAMPION,
     PREVIOUS_CHAMPION,
     PromotionRefused,
+    current_champion,
     list_models,
     register_candidate,
     version_info,
@@ -247,3 +248,15 @@ def test_lock_target_follows_the_backend(tmp_path):
     assert lock_target(server) is None  # check-after-write only
     shared = dataclasses.replace(server, lock_url=str(tmp_path / "promote.lock"))
     assert lock_target(shared) == str(tmp_path / "promote.lock")
+
+
+def test_an_unreachable_registry_is_an_error_not_no_champion(cfg, monkeypatch):
+    from mlflow.exceptions import MlflowException
+    from ports import free_port
+
+    assert current_champion(cfg) is None  # a registry without the model: no champion
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    down = dataclasses.replace(cfg, tracking_uri=f"http://127.0.0.1:{free_port()}")
+    # Read as "no champion", promotion's compare-and-set would act on a wrong premise.
+    with pytest.raises(MlflowException, match="registered-models/get"):
+        current_champion(down)
