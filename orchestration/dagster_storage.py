@@ -21,6 +21,11 @@ from dagster._utils.concurrency import ConcurrencySlotStatus
 class PoolSafeSqliteEventLogStorage(SqliteEventLogStorage):
     """SQLite event log whose pool-slot claim cannot hand one slot to two steps."""
 
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> PoolSafeSqliteEventLogStorage:
+        # The parent's names its own class: configured directly, this one would be lost.
+        return cls(inst_data=inst_data, **config_value)
+
     def _claim_concurrency_slot(
         self, concurrency_key: str, run_id: str, step_key: str
     ) -> ConcurrencySlotStatus:

@@ -3,9 +3,12 @@ pool limit so only one training run executes at a time."""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 TRAINING_POOL = "reward_model_training"
+log = logging.getLogger(__name__)
 
 DAGSTER_YAML = """\
 # Written by rmops (orchestration/instance.py). Embedded default: SQLite storage in this folder.
@@ -60,4 +63,11 @@ def ensure_dagster_home(home: Path) -> Path:
         tmp = config.with_suffix(".yaml.tmp")
         tmp.write_text(DAGSTER_YAML.format(base_dir=base_dir))
         tmp.replace(config)
+    elif re.search(r"^storage:\s*\n\s+sqlite:", config.read_text(), re.MULTILINE):
+        log.warning(
+            "%s keeps Dagster's stock SQLite storage, whose pool slots two processes can both "
+            "claim (two trainings at once); use `storage: custom:` with "
+            "orchestration.dagster_storage.RmopsSqliteStorage as rmops writes it",
+            config,
+        )
     return dagster_home

@@ -3,6 +3,7 @@ interleave (orchestration/dagster_storage.py)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ def test_the_embedded_instance_uses_the_pool_safe_storage(tmp_path):
         instance.dispose()
 
 
-def test_an_earlier_rmops_config_is_upgraded_and_a_hand_edited_one_kept(tmp_path):
+def test_an_earlier_rmops_config_is_upgraded_and_a_hand_edited_one_kept(tmp_path, caplog):
     config = tmp_path / "dagster" / "dagster.yaml"
     config.parent.mkdir()
     base_dir = (config.parent / "storage").as_posix()
@@ -34,8 +35,15 @@ def test_an_earlier_rmops_config_is_upgraded_and_a_hand_edited_one_kept(tmp_path
 
     edited = _EARLIER_YAML.format(base_dir=base_dir) + "# my note\n"
     config.write_text(edited)
-    ensure_dagster_home(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="orchestration.instance"):
+        ensure_dagster_home(tmp_path)
     assert config.read_text() == edited
+    assert "stock SQLite storage" in caplog.text  # kept, but the racy storage is named
+
+
+def test_the_event_log_configured_alone_stays_pool_safe(tmp_path):
+    storage = PoolSafeSqliteEventLogStorage.from_config_value(None, {"base_dir": str(tmp_path)})
+    assert type(storage) is PoolSafeSqliteEventLogStorage
 
 
 def test_two_claims_that_saw_the_same_free_slot_cannot_both_win(tmp_path):
