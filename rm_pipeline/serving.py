@@ -8,10 +8,13 @@ scored it (`X-Reward-Model-Version`), since the version can now change between t
 
 import asyncio
 import logging
+import os
+import re
 import shutil
 import signal
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from rm_pipeline.tracking import RegistryConfig, mlflow_client
 
 log = logging.getLogger(__name__)
 VERSION_HEADER = "X-Reward-Model-Version"
+DOWNLOAD_PREFIX = "rmops-serve-"  # + "<pid>-v<version>-": a dead pid's folder is an orphan
+MAX_RETRY_S = 3600.0
 
 
 @dataclass
@@ -29,7 +34,10 @@ class ChampionModel:
     config: RegistryConfig
     version: str | None = None
     model: object | None = None
+    retry_s: float = 30.0  # first wait before a version that failed to load is tried again
     _folder: Path | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
+    _failed: tuple[str, float, float] | None = field(default=None, repr=False)  # version, at, wait
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def current(self) -> tuple[str | None, object | None]:
@@ -43,11 +51,19 @@ class ChampionModel:
         Without a champion (alias removed) the last model keeps serving: an endpoint that went
         dark would stall the PPO job, and the registry's rollback path moves the alias anyway."""
         version = current_champion(self.config)
-        if version is None or version == self.version:
+        if version is None or version == self.version or self._backing_off(version):
             return False
         # Loaded before the swap: requests keep the old model until the new one is ready.
-        model, folder = self._load(version)
+        try:
+            model, folder = self._load(version)
+        except Exception:
+            self._note_failure(version)
+            raise
+        self._failed = None
         with self._lock:
+            if self._closed:  # stopped while this loaded: nothing will serve it
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
             previous, self.version, self.model = self.version, version, model
             stale, self._folder = self._folder, folder
         if stale is not None:  # the old model's weights are in memory already
@@ -56,9 +72,23 @@ class ChampionModel:
                     f" (was {previous})" if previous else "")  # fmt: skip
         return True
 
+    def _backing_off(self, version: str) -> bool:
+        """This version failed to load and its next try is not due yet (a new alias target is
+        tried at once): a broken version is not downloaded again at every poll."""
+        failed = self._failed
+        return failed is not None and failed[0] == version and time.monotonic() < failed[1]
+
+    def _note_failure(self, version: str) -> None:
+        failed = self._failed
+        wait = self.retry_s if failed is None or failed[0] != version else failed[2] * 2
+        wait = min(wait, MAX_RETRY_S)
+        self._failed = (version, time.monotonic() + wait, wait)
+
     def close(self) -> None:
-        """Remove the served version's downloaded files (the endpoint is stopping)."""
+        """Remove the served version's downloaded files (the endpoint is stopping); a load
+        still in flight removes its own when it finishes."""
         with self._lock:
+            self._closed = True
             folder, self._folder = self._folder, None
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -71,7 +101,7 @@ class ChampionModel:
 
         client = mlflow_client(self.config)
         uri = client.get_model_version_download_uri(self.config.model_name, version)
-        folder = Path(tempfile.mkdtemp(prefix=f"rmops-serve-v{version}-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"{DOWNLOAD_PREFIX}{os.getpid()}-v{version}-"))
         try:
             local = mlflow.artifacts.download_artifacts(
                 artifact_uri=uri, dst_path=str(folder), tracking_uri=self.config.tracking_uri
@@ -147,22 +177,46 @@ def serve_champion(config: RegistryConfig, host: str, port: int, poll_s: float) 
     alias every `poll_s` seconds. Raises LookupError when there is no champion to start with."""
     import uvicorn
 
-    champion = ChampionModel(config)
-    if not champion.refresh():
-        raise LookupError(f"no champion of '{config.model_name}' yet")
-    stop = threading.Event()
-    poller = threading.Thread(target=follow, args=(champion, poll_s, stop), daemon=True)
-    poller.start()
+    remove_orphaned_downloads(Path(tempfile.gettempdir()))
+    champion = ChampionModel(config, retry_s=poll_s)
+    stop, poller = threading.Event(), None
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the handler it
     # found: by default that ends the process at once, and the cleanup below would never run.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        if not champion.refresh():
+            raise LookupError(f"no champion of '{config.model_name}' yet")
+        poller = threading.Thread(target=follow, args=(champion, poll_s, stop), daemon=True)
+        poller.start()
         uvicorn.run(build_app(champion), host=host, port=port, log_level="warning")
     finally:
         stop.set()
-        poller.join(timeout=poll_s + 60)  # a load in flight finishes before its folder goes
+        if poller is not None:  # a load that outlives the wait removes its own download
+            poller.join(timeout=10)
         champion.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def remove_orphaned_downloads(folder: Path) -> int:
+    """Remove the downloads of endpoints that died without cleaning up (SIGKILL, or a load
+    cut off at exit): their folders name a process that no longer exists. Returns how many."""
+    removed = 0
+    for path in folder.glob(f"{DOWNLOAD_PREFIX}*"):
+        match = re.match(rf"{DOWNLOAD_PREFIX}(\d+)-v", path.name)
+        if match and path.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or a number no process can have
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -164,6 +164,10 @@ def _serve_following(config, host: str, port: int, poll_seconds: float) -> None:
         serve_champion(config, host, port, poll_seconds)
     except LookupError as err:
         raise fail(f"{err}: promote one first") from None
+    except Exception as err:  # noqa: BLE001 - the registry or the first load, named for the user
+        # The tracking URI stays out of the message: it may carry a password.
+        raise fail(f"could not serve the champion of '{config.model_name}': "
+                   f"{type(err).__name__}: {err}") from None  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,8 @@ answers, each answer names its version, and a version that cannot load leaves th
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -12,13 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from mlflow.exceptions import MlflowException
 
 from rm_pipeline.card import RewardCard, hash_folder
 from rm_pipeline.mlflow_model import log_reward_model
 from rm_pipeline.promotion import promote, rollback
 from rm_pipeline.registry import register_candidate
 from rm_pipeline.scoring import RewardScorer
-from rm_pipeline.serving import VERSION_HEADER, ChampionModel, build_app, follow
+from rm_pipeline.serving import (
+    DOWNLOAD_PREFIX,
+    VERSION_HEADER,
+    ChampionModel,
+    build_app,
+    follow,
+    remove_orphaned_downloads,
+)
 from rm_pipeline.tracking import RegistryConfig, ensure_experiment, mlflow_client
 
 PROMPTS = ["\n\nHuman: Name a river in France.\n\nAssistant:"] * 2
@@ -143,28 +153,87 @@ def test_the_poller_follows_and_survives_a_version_that_cannot_load(
 ):
     cfg, (v1, v2), _ = two_versions
     champion.refresh()
-    current = champion.version
+    current, champion.retry_s = champion.version, 0.2
     other = v2 if current == v1 else v1
     stop = threading.Event()
     poller = threading.Thread(target=follow, args=(champion, 0.2, stop), daemon=True)
     poller.start()
-    try:
-        # The other version's artifacts vanish: its promotion cannot be served yet.
-        model_dir, hidden = _model_dir(cfg, other), tmp_path / "hidden"
-        shutil.move(model_dir, hidden)
-        promote(cfg, other, expected_champion=current, reason="follow test")
-        time.sleep(1.5)  # several polls
-        assert champion.version == current and poller.is_alive()
+    with _artifacts_hidden(cfg, other, tmp_path) as restore:
+        try:
+            promote(cfg, other, expected_champion=current, reason="follow test")
+            time.sleep(1.5)  # several polls
+            assert champion.version == current and poller.is_alive()
 
-        shutil.move(hidden, model_dir)  # back: the next poll swaps
-        deadline = time.monotonic() + 30
-        while champion.version != other and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert champion.version == other
-    finally:
-        stop.set()
-        poller.join(timeout=10)
+            restore()  # back: a later poll swaps
+            deadline = time.monotonic() + 30
+            while champion.version != other and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert champion.version == other
+        finally:
+            stop.set()
+            poller.join(timeout=10)
     assert not poller.is_alive()
+
+
+def test_a_version_that_fails_to_load_is_retried_with_backoff(two_versions, champion, tmp_path):
+    cfg, (v1, v2), _ = two_versions
+    champion.refresh()
+    current, champion.retry_s = champion.version, 1.0
+    other = v2 if current == v1 else v1
+    loads, load = [], champion._load
+    champion._load = lambda version: loads.append(version) or load(version)
+    with _artifacts_hidden(cfg, other, tmp_path) as restore:
+        promote(cfg, other, expected_champion=current, reason="backoff test")
+        with pytest.raises(MlflowException, match="download artifacts"):
+            champion.refresh()
+        assert not champion.refresh()  # within the first wait (1 s): not downloaded again
+        time.sleep(1.1)
+        with pytest.raises(MlflowException, match="download artifacts"):
+            champion.refresh()
+        assert not champion.refresh()  # the wait doubled
+        assert loads == [other, other] and champion.version == current
+        restore()
+        time.sleep(2.1)
+        assert champion.refresh() and champion.version == other
+
+
+def test_a_load_that_ends_after_close_removes_its_own_download(two_versions, champion):
+    cfg, (v1, v2), _ = two_versions
+    champion.refresh()
+    current = champion.version
+    other = v2 if current == v1 else v1
+    promote(cfg, other, expected_champion=current, reason="close test")
+    champion.close()  # the endpoint stops while the poller is about to load `other`
+    assert not champion.refresh() and champion.version == current
+    # (the fixture checks that no download is left behind)
+
+
+def test_orphaned_downloads_of_dead_processes_are_removed(tmp_path):
+    beyond_any_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+    dead = tmp_path / f"{DOWNLOAD_PREFIX}{beyond_any_pid}-v3-abc"
+    mine = tmp_path / f"{DOWNLOAD_PREFIX}{os.getpid()}-v3-def"
+    unrelated = tmp_path / f"{DOWNLOAD_PREFIX}notes"
+    for folder in (dead, mine, unrelated):
+        folder.mkdir()
+    assert remove_orphaned_downloads(tmp_path) == 1
+    assert not dead.exists() and mine.exists() and unrelated.exists()
+
+
+@contextlib.contextmanager
+def _artifacts_hidden(cfg: RegistryConfig, version: str, tmp_path: Path):
+    """The version's logged model moved away (its loads fail); yields a `restore` callable,
+    and restores on the way out whatever happened (the registry is shared by the module)."""
+    model_dir, hidden = _model_dir(cfg, version), tmp_path / f"hidden-{version}"
+    shutil.move(model_dir, hidden)
+
+    def restore():
+        if hidden.exists():
+            shutil.move(hidden, model_dir)
+
+    try:
+        yield restore
+    finally:
+        restore()
 
 
 def _model_dir(cfg: RegistryConfig, version: str) -> Path:
