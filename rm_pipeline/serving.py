@@ -114,7 +114,8 @@ class ChampionModel:
 
 def follow(champion: ChampionModel, poll_s: float, stop: threading.Event) -> None:
     """Poll the alias every `poll_s` seconds until `stop` is set; a failed load or an
-    unreachable registry keeps the served model and is retried at the next poll."""
+    unreachable registry keeps the served model (a failed version is retried after a doubling
+    wait, an unreachable registry at the next poll)."""
     while not stop.wait(poll_s):
         try:
             champion.refresh()
