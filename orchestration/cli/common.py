@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import socket
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,6 +44,18 @@ def emit(result: Any, as_json: bool, text: str | None = None) -> None:
         typer.echo(json.dumps(to_jsonable(result), sort_keys=True))
     else:
         typer.echo(text if text is not None else json.dumps(to_jsonable(result), indent=2))
+
+
+@contextlib.contextmanager
+def registry_errors() -> Iterator[None]:
+    """An MLflow failure (server unreachable, store locked, ...) as one clear CLI error instead
+    of a traceback."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as err:
+        raise fail(f"MLflow registry: {err.message}") from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

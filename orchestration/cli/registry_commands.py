@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from orchestration import settings
-from orchestration.cli.common import JsonOption, emit, fail, port_free
+from orchestration.cli.common import JsonOption, emit, fail, port_free, registry_errors
 
 
 def registry_config():
@@ -57,7 +57,8 @@ def promote_command(
     if expect_champion is not None:
         expected = None if expect_champion.strip().lower() == "none" else expect_champion
     try:
-        result = promote(registry_config(), version, expected, reason)
+        with registry_errors():
+            result = promote(registry_config(), version, expected, reason)
     except (PromotionRefused, ValueError) as err:
         raise fail(str(err)) from err
     emit(result, as_json, _promotion_text(result))
@@ -72,7 +73,8 @@ def rollback_command(
     from rm_pipeline.registry import PromotionRefused
 
     try:
-        result = rollback(registry_config(), reason)
+        with registry_errors():
+            result = rollback(registry_config(), reason)
     except (PromotionRefused, ValueError) as err:
         raise fail(str(err)) from err
     emit(result, as_json, _promotion_text(result))
@@ -83,7 +85,8 @@ def models_command(as_json: JsonOption = False) -> None:
     from rm_pipeline.registry import list_models
 
     config = registry_config()
-    rows = list_models(config)
+    with registry_errors():
+        rows = list_models(config)
     lines = [f"{'version':>7}  {'verdict':<7}  {'accuracy':>8}  {'dataset':<10}  aliases"]
     for row in rows:
         acc = "-" if row.golden_accuracy is None else f"{row.golden_accuracy:.4f}"
@@ -128,7 +131,8 @@ def serve_command(
     if model is None and not follow_champion:
         from rm_pipeline.registry import current_champion
 
-        version = current_champion(config)
+        with registry_errors():
+            version = current_champion(config)
         if version is None:
             raise fail(f"no champion of '{config.model_name}' yet: promote one or pass --model")
         model = f"models:/{config.model_name}/{version}"  # pinned: one PPO run, one reward model

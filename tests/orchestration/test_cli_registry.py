@@ -77,3 +77,17 @@ def test_promote_models_rollback_and_refusals_from_the_cli(registry_home):
     assert handoff["version"] == "1" and handoff["action"] == "rollback"
     stale = invoke("promote", "2", "--expect-champion", "2")
     assert stale.exit_code == 2 and "expected champion 2 but it is 1" in stale.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["models"], ["promote", "2"], ["rollback", "--reason", "x"], ["serve"]]
+)
+def test_an_unreachable_registry_is_one_clear_error(args, rmops_home, monkeypatch):
+    from ports import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output  # not an exception's exit 1
+    assert "error: MLflow registry: API request to" in result.output
+    assert "Traceback" not in result.output
