@@ -131,11 +131,22 @@ def build_app(champion: ChampionModel):
     # annotation of the handlers below at runtime.
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
+    from mlflow.environment_variables import MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
     from mlflow.exceptions import MlflowException
     from mlflow.pyfunc import scoring_server
     from mlflow.version import VERSION
 
     app = FastAPI()
+    timeout_s = MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()
+
+    @app.middleware("http")
+    async def time_limit(request: Request, call_next):
+        # As MLflow's own server: a stuck request is answered 504 instead of hanging the client.
+        try:
+            return await asyncio.wait_for(call_next(request), timeout=timeout_s)
+        except TimeoutError:
+            return JSONResponse({"error": f"request took longer than {timeout_s} s"},
+                                status_code=504)  # fmt: skip
 
     async def ping():
         status = 200 if champion.current()[1] is not None else 503

@@ -148,6 +148,26 @@ def test_requests_during_a_swap_all_get_answers_from_one_whole_model(two_version
         assert np.allclose(served, rewards[version], atol=1e-5), version
 
 
+def test_a_request_past_the_time_limit_is_answered_504(two_versions, champion, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "1")
+    champion.refresh()
+    client = TestClient(build_app(champion))
+    assert _score(client)[0] == champion.version  # a normal request is well within the limit
+    real = champion.model
+
+    class Stuck:  # the served model, stalled (a wedged GPU, a swapped-out host)
+        metadata = real.metadata
+
+        def predict(self, data, params=None):
+            time.sleep(3)
+            return real.predict(data, params=params)
+
+    champion.model = Stuck()
+    records = [{"prompt": PROMPTS[0], "response": RESPONSES[0]}]
+    answer = client.post("/invocations", json={"dataframe_records": records})
+    assert answer.status_code == 504 and "longer than 1 s" in answer.text
+
+
 def test_the_poller_follows_and_survives_a_version_that_cannot_load(
     two_versions, champion, tmp_path
 ):
