@@ -14,7 +14,6 @@ import sqlalchemy as db
 from dagster._core.storage.event_log.schema import ConcurrencySlotsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._utils import mkdir_p
 from dagster._utils.concurrency import ConcurrencySlotStatus
 
 
@@ -61,5 +60,5 @@ class RmopsSqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> RmopsSqliteStorage:
-        mkdir_p(config_value["base_dir"])
-        return cls(inst_data=inst_data, **config_value)
+        # The parent's names DagsterSqliteStorage; its from_local (mkdir, then cls) does not.
+        return cls.from_local(inst_data=inst_data, **config_value)

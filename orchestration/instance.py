@@ -10,18 +10,10 @@ from pathlib import Path
 TRAINING_POOL = "reward_model_training"
 log = logging.getLogger(__name__)
 
-DAGSTER_YAML = """\
+_TEMPLATE = """\
 # Written by rmops (orchestration/instance.py). Embedded default: SQLite storage in this folder.
 # At scale, replace `storage` with dagster-postgres and add a k8s run launcher (see README).
-# The storage is Dagster's SQLite storage with pool slots claimed atomically
-# (orchestration/dagster_storage.py): the stock one can hand one slot to two processes.
-storage:
-  custom:
-    module: orchestration.dagster_storage
-    class: RmopsSqliteStorage
-    config:
-      base_dir: {base_dir}
-concurrency:
+{storage}concurrency:
   runs:
     max_concurrent_runs: 4
   pools:
@@ -32,10 +24,8 @@ telemetry:
   enabled: false
 """
 
-
-# What earlier rmops versions wrote (stock SQLite storage): replaced as it stands, since the
-# tables and folders are the same; a file edited by hand is left alone.
-_EARLIER_YAML = DAGSTER_YAML.replace(
+DAGSTER_YAML = _TEMPLATE.replace(
+    "{storage}",
     """# The storage is Dagster's SQLite storage with pool slots claimed atomically
 # (orchestration/dagster_storage.py): the stock one can hand one slot to two processes.
 storage:
@@ -45,11 +35,11 @@ storage:
     config:
       base_dir: {base_dir}
 """,
-    """storage:
-  sqlite:
-    base_dir: {base_dir}
-""",
 )
+
+# What earlier rmops versions wrote (stock SQLite storage): replaced as it stands, since the
+# tables and folders are the same; a file edited by hand is left alone.
+_EARLIER_YAML = _TEMPLATE.replace("{storage}", "storage:\n  sqlite:\n    base_dir: {base_dir}\n")
 
 
 def ensure_dagster_home(home: Path) -> Path:
@@ -59,11 +49,12 @@ def ensure_dagster_home(home: Path) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     base_dir = (dagster_home / "storage").as_posix()
-    if not config.exists() or config.read_text() == _EARLIER_YAML.format(base_dir=base_dir):
+    text = config.read_text() if config.exists() else None
+    if text is None or text == _EARLIER_YAML.format(base_dir=base_dir):
         tmp = config.with_suffix(".yaml.tmp")
         tmp.write_text(DAGSTER_YAML.format(base_dir=base_dir))
         tmp.replace(config)
-    elif re.search(r"^storage:\s*\n\s+sqlite:", config.read_text(), re.MULTILINE):
+    elif re.search(r"^storage:\s*\n\s+sqlite:", text, re.MULTILINE):
         log.warning(
             "%s keeps Dagster's stock SQLite storage, whose pool slots two processes can both "
             "claim (two trainings at once); use `storage: custom:` with "

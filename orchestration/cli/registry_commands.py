@@ -161,7 +161,6 @@ def _serve_pinned(config, model: str, host: str, port: int, workers: int) -> Non
 def _serve_following(config, host: str, port: int, poll_seconds: float) -> None:
     from rm_pipeline.serving import serve_champion
 
-    os.environ["MLFLOW_TRACKING_URI"] = config.tracking_uri
     typer.echo(f"serving models:/{config.model_name}@champion (following the alias every "
                f"{poll_seconds:g} s) on http://{host}:{port}/invocations", err=True)  # fmt: skip
     try:

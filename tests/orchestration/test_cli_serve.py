@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 START_S = 240  # the server imports mlflow, torch and transformers on 2 busy cores
 PROMPTS = [f"\n\nHuman: Tell me about topic {i}.\n\nAssistant:" for i in range(6)]
 RESPONSES = [f" Happy to help with topic {i}!" if i % 2 else " No." for i in range(6)]
+RECORDS = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
 
 
 def _registered(config: RegistryConfig, backbone: Path, tmp_path: Path) -> Path:
@@ -53,14 +55,15 @@ def _registered(config: RegistryConfig, backbone: Path, tmp_path: Path) -> Path:
     return result.export_dir
 
 
-def _post(url: str, payload: dict) -> tuple[int, str]:
+def _post(url: str, payload: dict) -> tuple[int, str, Any]:
+    """(status, body, headers: looked up case-insensitively) of a JSON POST."""
     body = json.dumps(payload).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, answer.read().decode()
+            return answer.status, answer.read().decode(), answer.headers
     except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+        return err.code, err.read().decode(), err.headers
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -98,14 +101,13 @@ def test_serve_answers_with_the_champions_rewards(tiny_backbone_dir, tmp_path):
     raw, normalised = RewardScorer.load(export_dir, device="cpu").score_both(PROMPTS, RESPONSES)
     proc, url = _serve(env, tmp_path / "serve.log")
     try:
-        records = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
-        status, body = _post(f"{url}/invocations", {"dataframe_records": records})
+        status, body, _ = _post(f"{url}/invocations", {"dataframe_records": RECORDS})
         assert status == 200, body
         served = json.loads(body)["predictions"]
         np.testing.assert_allclose([row["reward"] for row in served], raw, atol=1e-5)
         np.testing.assert_allclose([row["reward_normalized"] for row in served], normalised,
                                    atol=1e-5)  # fmt: skip
-        status, body = _post(f"{url}/invocations", {"dataframe_records": [{"prompt": "p"}]})
+        status, body, _ = _post(f"{url}/invocations", {"dataframe_records": [{"prompt": "p"}]})
         assert status == 400 and "response" in body  # the missing column is named
     finally:
         _stop(proc)
@@ -113,13 +115,11 @@ def test_serve_answers_with_the_champions_rewards(tiny_backbone_dir, tmp_path):
 
 
 def _scored(url: str) -> tuple[str, list[float]]:
-    records = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, RESPONSES, strict=True)]
-    body = json.dumps({"dataframe_records": records}).encode()
-    request = urllib.request.Request(f"{url}/invocations", body,
-                                     {"Content-Type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        rewards = [row["reward"] for row in json.loads(answer.read())["predictions"]]
-        return answer.headers["X-Reward-Model-Version"], rewards
+    """(the version that answered, its rewards for RECORDS)."""
+    status, body, headers = _post(f"{url}/invocations", {"dataframe_records": RECORDS})
+    assert status == 200, body
+    rewards = [row["reward"] for row in json.loads(body)["predictions"]]
+    return headers["X-Reward-Model-Version"], rewards
 
 
 def _until_version(url: str, version: str, timeout_s: float = 60) -> list[float]:
