@@ -94,12 +94,19 @@ class IngestState:
 
     def _remove_orphans(self) -> None:
         # A part written by a batch whose transaction never committed is not part of the data.
-        known = {row[0] for row in self.db.execute("SELECT file FROM parts")}
-        for path in self.events_dir.glob("part-*.parquet"):
-            if path.name not in known:
+        # Only under the write lock: a writer in another process holds it from before it
+        # writes its part until the part is recorded, so a part missing from the table while
+        # we hold the lock is a dead batch's, never a live one's.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            known = {row[0] for row in self.db.execute("SELECT file FROM parts")}
+            for path in self.events_dir.glob("part-*.parquet"):
+                if path.name not in known:
+                    path.unlink(missing_ok=True)
+            for path in self.events_dir.glob(".*.tmp"):
                 path.unlink(missing_ok=True)
-        for path in self.events_dir.glob(".*.tmp"):
-            path.unlink(missing_ok=True)
+        finally:
+            self.db.execute("COMMIT")
 
     def cursor(self, source: str) -> Any:
         """The stored cursor of `source` (a JSON value) or None."""
