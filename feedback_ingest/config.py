@@ -40,6 +40,9 @@ class IngestConfig:
     max_batch_bytes: int = 256 * 1024 * 1024
     """A landing-folder batch also ends once it holds this many raw bytes: with long lines,
     memory stays bounded by bytes, not only by `batch_size` events."""
+    partial_line_wait_s: float = 60.0
+    """A `.jsonl` file's last line without a newline (a producer still writing it) is left for a
+    later run until the file has not changed for this long, unless it already decodes as JSON."""
     sql_batch_size: int = 10_000
     """Rows fetched per query from a SQL source (more when rows share a watermark value)."""
     max_build_events: int = 500_000
@@ -58,6 +61,10 @@ class IngestConfig:
         for name in ("batch_size", "sql_batch_size", "max_batch_bytes", "max_build_events"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"IngestConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if float(self.partial_line_wait_s) < 0:
+            raise ValueError(
+                f"IngestConfig.partial_line_wait_s must be >= 0, got {self.partial_line_wait_s}"
+            )
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise ValueError(
                 f"IngestConfig.val_fraction must be in [0, 1), got {self.val_fraction}"

@@ -45,6 +45,8 @@ class IngestReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, validate, commit
     lanes: dict[str, int] = field(default_factory=dict)  # events judged by each validation path
+    reread_files: list[str] = field(default_factory=list)  # replaced under their name: re-read
+    waiting_bytes: dict[str, int] = field(default_factory=dict)  # unfinished last lines, per file
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,6 +156,8 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     report.quarantine_reasons = dict(sorted(reasons.items()))
     report.by_type = dict(sorted(by_type.items()))
     report.lanes = dict(sorted(lanes.items()))
+    report.reread_files = list(getattr(source, "reread", []))
+    report.waiting_bytes = dict(getattr(source, "waiting", {}))
     report.stage_seconds = clock.rounded()
     report.seconds = round(time.perf_counter() - started, 4)
     return report

@@ -5,11 +5,17 @@ no newlines, a hostile upload) would be held in memory at once. Here the stream 
 blocks and split on newlines; a line longer than `line_cap` bytes is kept cut to its first
 `line_cap` bytes (validation refuses it as oversized) and the rest of it is skipped, while its
 full size still counts towards the file offset.
+
+A read error (a truncated `.gz`) does not take the lines read before it with it: `read`
+returns them and raises at the next call. A last line without a newline is a line only if
+`take_last` says so: the landing folder leaves a line a producer is still writing unread.
 """
 
 from __future__ import annotations
 
 import bisect
+import zlib
+from collections.abc import Callable
 from itertools import accumulate, repeat
 from operator import add
 from typing import BinaryIO
@@ -21,10 +27,19 @@ BLOCK_BYTES = 1 << 20
 class LineReader:
     """Lines (without their newline) of a binary stream, each with the bytes it consumed."""
 
-    def __init__(self, handle: BinaryIO, line_cap: int, block_bytes: int = BLOCK_BYTES) -> None:
+    def __init__(
+        self,
+        handle: BinaryIO,
+        line_cap: int,
+        block_bytes: int = BLOCK_BYTES,
+        take_last: Callable[[bytes], bool] | None = None,
+    ) -> None:
         if line_cap < 1 or block_bytes < 1:
             raise ValueError(f"line_cap and block_bytes must be >= 1: {line_cap}, {block_bytes}")
         self._handle, self._cap, self._block = handle, line_cap, block_bytes
+        self._take_last = take_last
+        self.held_bytes = 0  # a last line without a newline, left unread (see take_last)
+        self._error: BaseException | None = None
         self._lines: list[bytes] = []  # complete lines of the last block, not yet taken
         self._sizes: list[int] = []
         self._held: list[int] = []  # running total of the kept bytes of those lines
@@ -35,9 +50,18 @@ class LineReader:
     def read(self, max_lines: int, max_bytes: int) -> tuple[list[bytes], list[int]]:
         """Up to `max_lines` lines, stopping at the line that brings them to `max_bytes` or more
         (so at most one line past it); ([], []) at the end of the stream."""
+        if self._error is not None:
+            raise self._error
         lines, sizes, held = [], [], 0
         while len(lines) < max_lines and held < max_bytes:
-            if self._next == len(self._lines) and not self._fill():
+            try:
+                more = self._next < len(self._lines) or self._fill()
+            except (EOFError, OSError, zlib.error) as exc:
+                if not lines:
+                    raise
+                self._error = exc  # raised at the next call, once these lines are taken
+                break
+            if not more:
                 break
             base = self._held[self._next - 1] if self._next else 0
             full = bisect.bisect_left(self._held, base + max_bytes - held, lo=self._next) + 1
@@ -55,11 +79,15 @@ class LineReader:
         """Split the next block into complete lines; False once the stream is exhausted."""
         self._lines, self._sizes, self._next = [], [], 0
         while not self._lines and not self._done:
-            data = self._handle.read(self._block)
-            if not data:  # a last line without a newline is still a line
+            # read1: at most one read of the stream, so that data decoded before an error
+            # (a truncated .gz) is returned, not dropped with the error
+            data = getattr(self._handle, "read1", self._handle.read)(self._block)
+            if not data:
                 self._done = True
-                if self._head_size:
+                if self._head_size and (self._take_last is None or self._take_last(self._head)):
                     self._lines, self._sizes = [self._head], [self._head_size]
+                else:
+                    self.held_bytes = self._head_size
                 break
             parts = data.split(b"\n")
             rest = parts.pop()  # after the last newline: the start of the next line

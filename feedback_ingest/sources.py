@@ -10,12 +10,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
+import hashlib
 import json
+import time
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from feedback_ingest.lines import LineReader
 from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
@@ -23,6 +27,8 @@ from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 JSON_FIELDS = ("prompt", "responses", "preference", "annotator", "metadata")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 _BOM = b"\xef\xbb\xbf"  # the UTF-8 byte order mark some Windows tools write at a file's start
+HEAD_BYTES = 4096
+"""Bytes at a file's start whose hash tells a file from another one later under its name."""
 
 
 def _row_to_record(row: dict, location: str) -> RawRecord:
@@ -51,17 +57,30 @@ def _unreadable(path: Path, offset: int, exc: BaseException, unit: str = "byte")
 class LandingFolderSource:
     """`.jsonl`, `.jsonl.gz` and `.parquet` files in one folder, read in name order.
 
-    Cursor: per file, the consumed (decompressed) byte offset or Parquet row count. Producers
-    must write files atomically (temp + rename); `.jsonl` files may grow by appending lines.
+    Cursor: per file, the consumed (decompressed) byte offset or Parquet row count, and the
+    file's identity (inode, size, hash of its first bytes). A file replaced under the same name
+    (rewritten, truncated, rotated) is read again from its start: its events already ingested
+    count as duplicates, its new ones are not skipped. `.jsonl` files may grow by appending
+    lines; a last line without a newline is left for a later run while the file changed in the
+    last `partial_line_wait_s` seconds, unless it already decodes as JSON. A `.jsonl.gz` or
+    `.parquet` that could not be read is retried once it changes (a copy that was still being
+    written); write them atomically (temp + rename) to avoid the quarantine record.
     """
 
     def __init__(
-        self, folder: Path, max_line_bytes: int = 256 * 1024 + 1, max_batch_bytes: int = 1 << 28
+        self,
+        folder: Path,
+        max_line_bytes: int = 256 * 1024 + 1,
+        max_batch_bytes: int = 1 << 28,
+        partial_line_wait_s: float = 60.0,
     ) -> None:
         self.folder = Path(folder)
         self.max_line_bytes = max_line_bytes  # longer lines are kept cut to this (oversize)
         self.max_batch_bytes = max_batch_bytes
+        self.partial_line_wait_s = partial_line_wait_s
         self.key = f"landing:{self.folder.resolve()}"
+        self.reread: list[str] = []  # files of the last run read again from their start
+        self.waiting: dict[str, int] = {}  # files whose unfinished last line was left unread
 
     def files(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -73,7 +92,12 @@ class LandingFolderSource:
     @classmethod
     def for_config(cls, config: Any) -> LandingFolderSource:
         """The landing folder of `config`, with its event and batch size bounds."""
-        return cls(config.incoming_dir, config.max_event_bytes + 1, config.max_batch_bytes)
+        return cls(
+            config.incoming_dir,
+            config.max_event_bytes + 1,
+            config.max_batch_bytes,
+            config.partial_line_wait_s,
+        )
 
     def _full(self, batch: RawBatch, batch_size: int) -> bool:
         return len(batch) >= batch_size or batch.nbytes >= self.max_batch_bytes
@@ -86,10 +110,11 @@ class LandingFolderSource:
     def raw_batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[RawBatch, Any]]:
         """Like `batches`, as `RawBatch`es: lines are read in chunks, not one by one."""
         state = copy.deepcopy(cursor) if cursor else {"files": {}}
+        self.reread, self.waiting = [], {}
         batch = RawBatch()
         for path in self.files():
-            offset = state["files"].get(path.name, 0)
-            if path.name in state.get("unreadable", {}):
+            offset = self._start(path, state)
+            if offset is None:
                 continue
             if path.name.endswith(".parquet"):
                 try:
@@ -111,7 +136,7 @@ class LandingFolderSource:
                     if offset == 0 and handle.read(len(_BOM)) == _BOM:
                         offset = len(_BOM)  # not part of the first event (RFC 8259, 8.1)
                     handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
-                    lines = LineReader(handle, self.max_line_bytes)
+                    lines = LineReader(handle, self.max_line_bytes, take_last=self._last(path))
                     while True:
                         room = max(1, self.max_batch_bytes - batch.nbytes)
                         chunk, sizes = lines.read(batch_size - len(batch), room)
@@ -122,6 +147,8 @@ class LandingFolderSource:
                         if self._full(batch, batch_size):
                             yield batch, copy.deepcopy(state)
                             batch = RawBatch()
+                    if lines.held_bytes:
+                        self.waiting[path.name] = lines.held_bytes
             except (EOFError, OSError, zlib.error) as exc:
                 # A truncated or corrupt file: what was read counts; the unreadable rest is
                 # quarantined once (as one record naming the file) and the file is not retried.
@@ -129,6 +156,33 @@ class LandingFolderSource:
                 state.setdefault("unreadable", {})[path.name] = offset
         if len(batch):
             yield batch, copy.deepcopy(state)
+
+    def _start(self, path: Path, state: dict) -> int | None:
+        """Where to start reading `path` (None: skip it), its identity recorded in `state`."""
+        name, identity = path.name, _identity(path)
+        known = state.setdefault("identity", {}).get(name)
+        state["identity"][name] = identity
+        unreadable = state.get("unreadable", {})
+        if known is not None and name in state["files"] and _replaced(known, identity, path):
+            self.reread.append(name)
+            state["files"].pop(name)
+            unreadable.pop(name, None)
+        elif name in unreadable:
+            if known is None or (known["size"], known["mtime_ns"]) == (
+                identity["size"],
+                identity["mtime_ns"],
+            ):
+                return None  # quarantined once; retried only when the file changes
+            unreadable.pop(name)
+        return state["files"].get(name, 0)
+
+    def _last(self, path: Path):
+        """Whether a last line without a newline is taken: always in a `.gz` (complete once
+        readable), in a `.jsonl` once it decodes or the file has been left alone a while."""
+        if path.name.endswith(".gz"):
+            return None
+        settled = time.time() - path.stat().st_mtime >= self.partial_line_wait_s
+        return lambda line: settled or _decodes(line)
 
     @staticmethod
     def _read_parquet(path: Path, offset: int) -> Iterator[tuple[RawRecord, int]]:
@@ -148,6 +202,36 @@ class LandingFolderSource:
                 for i, item in enumerate(batch.to_pylist()[skip:], start=row + skip):
                     yield _row_to_record(item, f"{path.name}#{i}"), i + 1
                 row += batch.num_rows
+
+
+def _decodes(line: bytes) -> bool:
+    try:
+        msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+def _identity(path: Path) -> dict:
+    """What tells this file from another one later under its name."""
+    stat = path.stat()
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    return {"ino": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "head": hashlib.sha256(head).hexdigest(), "head_bytes": len(head)}  # fmt: skip
+
+
+def _replaced(known: dict, now: dict, path: Path) -> bool:
+    """Whether `path` is now another file than the one `known` described (not the same one
+    grown by appending)."""
+    if now["ino"] != known["ino"] or now["size"] < known["size"]:
+        return True
+    if path.name.endswith(".parquet") and now["mtime_ns"] != known["mtime_ns"]:
+        return True  # a Parquet file does not grow by appending: any change makes a new one
+    if now["head_bytes"] == known["head_bytes"]:
+        return now["head"] != known["head"]
+    with open(path, "rb") as handle:  # it was shorter then: compare the bytes it had
+        return hashlib.sha256(handle.read(known["head_bytes"])).hexdigest() != known["head"]
 
 
 def _encode_watermark(value: Any) -> dict:

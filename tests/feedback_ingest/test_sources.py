@@ -1,0 +1,136 @@
+"""The landing folder as producers really use it: files replaced under their name, a line
+still being written, a compressed or Parquet copy still in progress. Nothing may be skipped."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+import zlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fi_helpers import event, write_jsonl
+
+from feedback_ingest.config import IngestConfig
+from feedback_ingest.ingest import ingest_feedback
+from feedback_ingest.store import IngestState
+
+
+def _ids(first: int, n: int) -> list[dict]:
+    return [event(f"e{i}", prompt=f"Question {i}?") for i in range(first, first + n)]
+
+
+def _stored(config: IngestConfig) -> int:
+    with IngestState(config.state_dir) as state:
+        return sum(n for _, _, n in state.parts())
+
+
+def _counts(report) -> tuple[int, int, int, int]:
+    return report.read, report.accepted, report.duplicate, report.quarantined
+
+
+def test_a_file_rewritten_under_its_name_is_read_again_from_its_start(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    path = write_jsonl(config.incoming_dir / "a.jsonl", _ids(0, 10))
+    assert _counts(ingest_feedback(config)) == (10, 10, 0, 0)
+    write_jsonl(path, _ids(100, 3))  # shorter than what was read
+    report = ingest_feedback(config)
+    assert _counts(report) == (3, 3, 0, 0) and report.reread_files == ["a.jsonl"]
+    write_jsonl(path, _ids(200, 15))  # longer: its first bytes tell it apart
+    assert _counts(ingest_feedback(config)) == (15, 15, 0, 0)
+    write_jsonl(path, _ids(300, 2), append=True)  # the same file grown: only the new lines
+    report = ingest_feedback(config)
+    assert _counts(report) == (2, 2, 0, 0) and report.reread_files == []
+    assert _stored(config) == 30
+
+
+def test_a_rotated_file_and_its_successor_lose_nothing(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    path = write_jsonl(config.incoming_dir / "events.jsonl", _ids(0, 5))
+    ingest_feedback(config)
+    os.rename(path, config.incoming_dir / "events-day1.jsonl")
+    write_jsonl(path, _ids(5, 7))
+    report = ingest_feedback(config)
+    assert _counts(report) == (12, 7, 5, 0), report
+    assert _stored(config) == 12
+
+
+def test_a_parquet_file_replaced_under_its_name_is_read_again(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+
+    def write(rows):
+        flat = [{k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()} for r in rows]
+        pq.write_table(pa.Table.from_pylist(flat), config.incoming_dir / "b.parquet")
+
+    write(_ids(0, 5))
+    assert _counts(ingest_feedback(config)) == (5, 5, 0, 0)
+    write(_ids(0, 2) + _ids(50, 5))  # rows 0-1 seen before, then five new ones
+    assert _counts(ingest_feedback(config)) == (7, 5, 2, 0)
+
+
+def test_a_line_still_being_written_waits_for_its_newline(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    lines = [json.dumps(e).encode() + b"\n" for e in _ids(0, 4)]
+    path = config.incoming_dir / "a.jsonl"
+    config.incoming_dir.mkdir(parents=True)
+    path.write_bytes(lines[0] + lines[1] + lines[2][:40])
+    report = ingest_feedback(config)
+    assert _counts(report) == (2, 2, 0, 0) and report.waiting_bytes == {"a.jsonl": 40}
+    with open(path, "ab") as handle:
+        handle.write(lines[2][40:] + lines[3])
+    report = ingest_feedback(config)
+    assert _counts(report) == (2, 2, 0, 0) and report.waiting_bytes == {}
+    assert _stored(config) == 4
+
+
+def test_a_last_line_without_newline_is_taken_when_complete_or_left_alone(tmp_path):
+    config = IngestConfig(home=tmp_path, partial_line_wait_s=60)
+    config.incoming_dir.mkdir(parents=True)
+    complete = config.incoming_dir / "a.jsonl"
+    complete.write_bytes(json.dumps(event("e1")).encode())  # no newline, but whole
+    cut = config.incoming_dir / "b.jsonl"
+    cut.write_bytes(json.dumps(event("e2")).encode()[:30])
+    old = time.time() - 120  # nobody wrote it for two minutes: judged as it is
+    os.utime(cut, (old, old))
+    report = ingest_feedback(config)
+    assert _counts(report) == (2, 1, 0, 1) and report.quarantine_reasons == {"malformed_json": 1}
+
+
+def _gzipped_lines(n: int) -> bytes:
+    return gzip.compress(b"".join(json.dumps(e).encode() + b"\n" for e in _ids(0, n)))
+
+
+def test_a_truncated_gzip_keeps_every_line_before_the_cut_then_the_rest_once_whole(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+    whole = _gzipped_lines(3000)
+    cut = whole[: len(whole) * 3 // 4]
+    readable = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(cut).count(b"\n")
+    assert 1000 < readable < 3000
+    path = config.incoming_dir / "a.jsonl.gz"
+    path.write_bytes(cut)
+    report = ingest_feedback(config)
+    assert _counts(report) == (readable + 1, readable, 0, 1), report
+    assert report.quarantine_reasons == {"unreadable_file": 1}
+    assert _counts(ingest_feedback(config)) == (0, 0, 0, 0)  # quarantined once
+    path.write_bytes(whole)  # the producer finished the file
+    report = ingest_feedback(config)
+    assert _counts(report) == (3000 - readable, 3000 - readable, 0, 0), report
+    assert _stored(config) == 3000
+
+
+def test_a_parquet_file_read_half_written_is_read_again_once_whole(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+    path = config.incoming_dir / "b.parquet"
+    flat = [{k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()}
+            for r in _ids(0, 4)]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(flat), path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    assert ingest_feedback(config).quarantine_reasons == {"unreadable_file": 1}
+    path.write_bytes(whole)
+    assert _counts(ingest_feedback(config)) == (4, 4, 0, 0)
