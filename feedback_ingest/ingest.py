@@ -133,6 +133,8 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     lanes: Counter[str] = Counter()
     with IngestState(config.state_dir) as state:
         report.cursor = state.cursor(source.key)
+        if report.cursor is None and getattr(source, "legacy_key", None):
+            report.cursor = state.adopt_cursor(source.legacy_key, source.key)
         batch_size = config.sql_batch_size if isinstance(source, SqlSource) else config.batch_size
         if hasattr(source, "raw_batches"):
             batches = source.raw_batches(report.cursor, batch_size)

@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,20 @@ class LandingFolderSource:
                 row += batch.num_rows
 
 
+def public_url(url: str) -> str:
+    """`url` without its password and query options (which may carry tokens)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError("SqlSource: the SQL URL is not a SQLAlchemy URL") from None
+    public = sa.engine.URL.create(
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database
+    )
+    return public.render_as_string(hide_password=False)
+
+
 def _decodes(line: bytes) -> bool:
     try:
         msgspec.json.decode(line)
@@ -239,6 +254,8 @@ def _encode_watermark(value: Any) -> dict:
         return {"kind": "datetime", "value": value.isoformat()}
     if isinstance(value, date):
         return {"kind": "date", "value": value.isoformat()}
+    if isinstance(value, Decimal):  # NUMERIC ids (PostgreSQL numeric, Oracle NUMBER): exact
+        return {"kind": "decimal", "value": str(value)}
     return {"kind": "plain", "value": value}
 
 
@@ -248,6 +265,8 @@ def _decode_watermark(data: dict) -> Any:
         return datetime.fromisoformat(value)
     if kind == "date":
         return date.fromisoformat(value)
+    if kind == "decimal":
+        return Decimal(value)
     return value
 
 
@@ -258,13 +277,18 @@ class SqlSource:
     Rows sharing a watermark value are always read together, so a batch boundary never splits
     them; rows that arrive later with a watermark below the cursor are not seen (the usual
     watermark contract: the column must grow monotonically, e.g. an autoincrement id).
+
+    The cursor's key names the database without its password or query options, so the key
+    (printed in reports, stored in the state) holds no secret and a rotated password or a
+    changed option keeps the cursor.
     """
 
     def __init__(self, url: str, table: str, watermark_column: str = "id") -> None:
         self.url = url
         self.table = table
         self.watermark_column = watermark_column
-        self.key = f"sql:{url}:{table}:{watermark_column}"
+        self.key = f"sql:{public_url(url)}:{table}:{watermark_column}"
+        self.legacy_key = f"sql:{url}:{table}:{watermark_column}"  # rmops before 2026-11-23
 
     def batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[list[RawRecord], Any]]:
         """Batches of rows past the stored watermark, ordered by it."""

@@ -113,6 +113,12 @@ class IngestState:
         row = self.db.execute("SELECT value FROM cursors WHERE source = ?", (source,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def adopt_cursor(self, old: str, new: str) -> Any:
+        """Move the cursor stored under the key `old` to `new` (a source renamed); the cursor."""
+        self.db.execute("UPDATE OR IGNORE cursors SET source = ? WHERE source = ?", (new, old))
+        self.db.execute("DELETE FROM cursors WHERE source = ?", (old,))
+        return self.cursor(new)
+
     def _claim(self, event_ids: list[str]) -> list[str] | None:
         """Mark `event_ids` (distinct) seen; None if some were seen before (nothing marked).
 

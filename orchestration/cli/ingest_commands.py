@@ -68,11 +68,17 @@ def ingest(
             _hh_to_landing(config, from_hh)
         except (ValueError, EOFError, OSError) as exc:  # UnicodeDecodeError is a ValueError
             raise fail(f"--from-hh: {exc}") from None
-    source = SqlSource(sql_url, sql_table, sql_watermark) if sql_url else None
     try:
+        source = SqlSource(sql_url, sql_table, sql_watermark) if sql_url else None
         report = ingest_feedback(config, source)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except Exception as exc:
+        if source is None or not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        # SQLAlchemy's messages name the statement, never the URL: safe to print
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise fail(f"SQL source {source.key}: {type(exc).__name__}: {first}") from None
     snapshot = build_snapshot(config)
     result = {"ingest": report.to_dict(), "snapshot": snapshot.to_dict()}
     state = "new version" if snapshot.created else "no new events; latest version"

@@ -134,3 +134,64 @@ def test_a_parquet_file_read_half_written_is_read_again_once_whole(tmp_path):
     assert ingest_feedback(config).quarantine_reasons == {"unreadable_file": 1}
     path.write_bytes(whole)
     assert _counts(ingest_feedback(config)) == (4, 4, 0, 0)
+
+
+def _sql_events(url: str, ids: list[int], id_type: str = "INTEGER") -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS fb (id {id_type} PRIMARY KEY, "
+                             "event_id TEXT, timestamp TEXT, type TEXT, prompt TEXT, "
+                             "responses TEXT, preference TEXT, annotator TEXT)")  # fmt: skip
+        for i in ids:
+            e = event(f"q{i}")
+            nested = [json.dumps(e[k]) for k in ("responses", "preference", "annotator")]
+            values = (i, e["event_id"], e["timestamp"], e["type"], e["prompt"], *nested)
+            conn.exec_driver_sql("INSERT INTO fb VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+    engine.dispose()
+
+
+def test_a_sql_sources_key_holds_no_password_or_options():
+    from feedback_ingest.sources import SqlSource
+
+    source = SqlSource("postgresql+psycopg2://rmops:S3cr3t@db:5432/fb?sslmode=require&token=t0k",
+                       "events")  # fmt: skip
+    assert source.key == "sql:postgresql+psycopg2://rmops@db:5432/fb:events:id"
+
+
+def test_a_cursor_stored_under_the_old_key_is_kept_and_the_old_key_forgotten(tmp_path):
+    from feedback_ingest.sources import SqlSource
+
+    url = f"sqlite:///{tmp_path / 'fb.db'}?timeout=30"
+    _sql_events(url, [1, 2, 3])
+    config = IngestConfig(home=tmp_path / "home")
+    source = SqlSource(url, "fb")
+    with IngestState(config.state_dir) as state:  # as rmops before the key lost its options
+        state.commit_table(
+            _empty(), source.legacy_key, {"watermark": {"kind": "plain", "value": 2}}
+        )
+    report = ingest_feedback(config, source)
+    assert _counts(report) == (1, 1, 0, 0) and "timeout" not in report.source
+    with IngestState(config.state_dir) as state:
+        keys = [row[0] for row in state.db.execute("SELECT source FROM cursors")]
+    assert keys == [source.key]
+
+
+def _empty():
+    from feedback_ingest.store import EVENT_SCHEMA
+
+    return EVENT_SCHEMA.empty_table()
+
+
+def test_a_numeric_watermark_column_is_read_past(tmp_path):
+    from feedback_ingest.sources import SqlSource
+
+    url = f"sqlite:///{tmp_path / 'fb.db'}"
+    _sql_events(url, [1, 2], id_type="NUMERIC(20, 0)")
+    config = IngestConfig(home=tmp_path / "home")
+    first = ingest_feedback(config, SqlSource(url, "fb"))
+    assert _counts(first) == (2, 2, 0, 0)
+    assert first.cursor == {"watermark": {"kind": "decimal", "value": "2"}}
+    _sql_events(url, [3])
+    assert _counts(ingest_feedback(config, SqlSource(url, "fb"))) == (1, 1, 0, 0)

@@ -129,3 +129,13 @@ def test_ingest_names_every_version_a_backlog_made(rmops_home, monkeypatch):
     assert "new versions v000001, v000002 and v000003: " in text
     listed = [v["version"] for v in invoke("datasets", "list")["versions"]]
     assert listed == ["v000001", "v000002", "v000003"]
+
+
+def test_a_sql_table_that_does_not_exist_is_one_clear_error(rmops_home, tmp_path):
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    result = runner.invoke(app, ["ingest", "--sql-url", url, "--sql-table", "nosuch"])
+    assert result.exit_code == 2, result.output
+    assert (
+        result.stderr.startswith("error: SQL source sql:sqlite:///") and "nosuch" in result.stderr
+    )
+    assert "Traceback" not in result.output
