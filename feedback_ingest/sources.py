@@ -86,8 +86,12 @@ class LandingFolderSource:
     def files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
+        # Hidden files are skipped, as Spark and Hive do: a copy in progress under a dot name
+        # (".events.jsonl") must not be read before its rename.
         return sorted(
-            p for p in self.folder.iterdir() if p.is_file() and p.name.endswith(FILE_SUFFIXES)
+            p
+            for p in self.folder.iterdir()
+            if p.is_file() and p.name.endswith(FILE_SUFFIXES) and not p.name.startswith(".")
         )
 
     @classmethod

@@ -195,3 +195,11 @@ def test_a_numeric_watermark_column_is_read_past(tmp_path):
     assert first.cursor == {"watermark": {"kind": "decimal", "value": "2"}}
     _sql_events(url, [3])
     assert _counts(ingest_feedback(config, SqlSource(url, "fb"))) == (1, 1, 0, 0)
+
+
+def test_a_hidden_file_is_a_copy_in_progress_and_not_read(tmp_path):
+    config = IngestConfig(home=tmp_path)
+    write_jsonl(config.incoming_dir / ".a.jsonl", _ids(0, 3))
+    assert _counts(ingest_feedback(config)) == (0, 0, 0, 0)
+    os.rename(config.incoming_dir / ".a.jsonl", config.incoming_dir / "a.jsonl")
+    assert _counts(ingest_feedback(config)) == (3, 3, 0, 0)
