@@ -27,7 +27,7 @@ from feedback_ingest.config import IngestConfig
 from feedback_ingest.golden import golden_hash, golden_prompt_hashes
 from feedback_ingest.schema import SCHEMA_VERSION
 from feedback_ingest.stages import StageClock
-from feedback_ingest.store import IngestState, read_parts
+from feedback_ingest.store import IngestState, exclusive_lock, read_parts
 
 COMPILE_COLUMNS = ["event_id", "timestamp", "type", "prompt", "annotator_kind",
                    "response_texts", "winner_idx", "tie", "order_idx", "scores"]  # fmt: skip
@@ -57,22 +57,12 @@ def _counts_of_events(events: pa.Table) -> dict[str, Any]:
     return {"new_events": len(events), "ties": int(ties), "by_type": by_type}
 
 
-def _locked(root: Path):
-    """An exclusive lock on the datasets root: one build at a time, so that removing stale
-    temporaries never touches a live writer's folder."""
-    import fcntl
-
-    root.mkdir(parents=True, exist_ok=True)
-    handle = open(root / ".build.lock", "w")  # noqa: SIM115 - released by the caller
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    return handle
-
-
 def build_snapshot(config: IngestConfig) -> SnapshotReport:
     """Compile accepted events past the latest version into a new version (or report none)."""
     started = time.perf_counter()
     root = config.datasets_root
-    lock = _locked(root)
+    # one build at a time, so that removing stale temporaries never touches a live writer's
+    lock = exclusive_lock(root / ".build.lock")
     try:
         snap.remove_stale_temporaries(root)
         parent = snap.latest_version(root)

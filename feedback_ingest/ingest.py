@@ -19,7 +19,7 @@ from feedback_ingest.quarantine import Quarantine
 from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
 from feedback_ingest.sources import LandingFolderSource, SqlSource
 from feedback_ingest.stages import StageClock
-from feedback_ingest.store import IngestState, events_table
+from feedback_ingest.store import IngestState, events_table, exclusive_lock
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event
 
 
@@ -131,7 +131,10 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     reasons: Counter[str] = Counter()
     by_type: Counter[str] = Counter()
     lanes: Counter[str] = Counter()
-    with IngestState(config.state_dir) as state:
+    # One ingest at a time (a scheduled run beside `rmops ingest`): a second one would read and
+    # judge the same events again only to find them duplicates.
+    lock = exclusive_lock(config.state_dir / ".ingest.lock")
+    with lock, IngestState(config.state_dir) as state:
         report.cursor = state.cursor(source.key)
         if report.cursor is None and getattr(source, "legacy_key", None):
             report.cursor = state.adopt_cursor(source.legacy_key, source.key)

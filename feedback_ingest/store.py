@@ -52,6 +52,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def exclusive_lock(path: Path):
+    """An exclusive lock held through the file `path` (waits for it); close the returned
+    handle to release it. A killed holder releases it with its process."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "w")  # noqa: SIM115 - released by the caller
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def events_table(rows: list[dict]) -> pa.Table:
     """Validated event records -> an Arrow table in EVENT_SCHEMA (built column by column)."""
     columns = {}

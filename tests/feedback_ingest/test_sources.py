@@ -203,3 +203,29 @@ def test_a_hidden_file_is_a_copy_in_progress_and_not_read(tmp_path):
     assert _counts(ingest_feedback(config)) == (0, 0, 0, 0)
     os.rename(config.incoming_dir / ".a.jsonl", config.incoming_dir / "a.jsonl")
     assert _counts(ingest_feedback(config)) == (3, 3, 0, 0)
+
+
+def test_two_ingests_at_once_read_each_event_once(tmp_path, monkeypatch):
+    """A scheduled ingest beside `rmops ingest`: the second waits for the first, then finds
+    nothing new (before, both read and judged every event)."""
+    import threading
+
+    config = IngestConfig(home=tmp_path)
+    write_jsonl(config.incoming_dir / "a.jsonl", _ids(0, 50))
+    commit = IngestState.commit_table
+
+    def slow_commit(self, *args):
+        time.sleep(1.0)  # the first ingest is still busy when the second starts
+        return commit(self, *args)
+
+    monkeypatch.setattr(IngestState, "commit_table", slow_commit)
+    reports = []
+    threads = [threading.Thread(target=lambda: reports.append(ingest_feedback(config)))
+               for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.read for r in reports) == [0, 50], reports
+    assert _stored(config) == 50
