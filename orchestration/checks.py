@@ -12,22 +12,45 @@ from orchestration.assets.validation import candidate_evaluation
 from orchestration.metadata import bullet_md, table_md
 from orchestration.resources import RmopsHomeResource
 
+EXPECTATIONS_CHECK = dg.AssetCheckKey(
+    dg.AssetKey("preference_dataset"), "preference_dataset_expectations"
+)
+
+
+def run_expectations(rmops_home: RmopsHomeResource, version: str):
+    """The Great Expectations suite on dataset `version` (a `validation` result)."""
+    from feedback_ingest.golden import golden_prompt_hashes
+    from validation.expectations import validate_snapshot
+
+    config = rmops_home.ingest_config()
+    return validate_snapshot(
+        config.datasets_root,
+        version,
+        golden_prompt_hashes=golden_prompt_hashes(config.golden_paths),
+    )
+
+
+def expectations_verdict(instance: dg.DagsterInstance, version: str) -> bool | None:
+    """The newest verdict of `preference_dataset_expectations` on dataset `version` recorded in
+    the instance; None when it was never checked there (built by `rmops ingest`, say)."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        EXPECTATIONS_CHECK, limit=200
+    )
+    for record in history:
+        evaluation = record.event.asset_check_evaluation if record.event else None
+        checked = evaluation.metadata.get("dataset_version") if evaluation else None
+        if checked is not None and checked.value == version:
+            return bool(evaluation.passed)
+    return None
+
 
 @dg.asset_check(asset=preference_dataset, blocking=True)
 def preference_dataset_expectations(preference_dataset, rmops_home: RmopsHomeResource):
     """Great Expectations suite on the snapshot: schema, non-null text, chosen != rejected,
     unique ids, agreement and weight ranges, annotator mix, tie share, no golden leak."""
-    from feedback_ingest.golden import golden_prompt_hashes
-    from validation.expectations import validate_snapshot
-
-    config = rmops_home.ingest_config()
-    if preference_dataset.version is None:
-        return dg.AssetCheckResult(passed=False, metadata={"reason": "no dataset snapshot yet"})
-    result = validate_snapshot(
-        config.datasets_root,
-        preference_dataset.version,
-        golden_prompt_hashes=golden_prompt_hashes(config.golden_paths),
-    )
+    if preference_dataset.version is None:  # nothing landed yet: nothing to train on either
+        return dg.AssetCheckResult(passed=True, metadata={"skipped": "no dataset snapshot yet"})
+    result = run_expectations(rmops_home, preference_dataset.version)
     rows = [(r.name, r.column or "", r.success, r.unexpected_count or 0) for r in result.results]
     return dg.AssetCheckResult(
         passed=result.passed,

@@ -11,8 +11,13 @@ RUNNING = dg.DefaultSensorStatus.RUNNING
 
 @dg.sensor(job=training_job, default_status=RUNNING, minimum_interval_seconds=30)
 def feedback_volume_sensor(context: dg.SensorEvaluationContext, rmops_home: RmopsHomeResource):
-    """Retrain when enough new accepted pairs arrived since the champion's dataset version."""
+    """Retrain when enough new accepted pairs arrived since the dataset of the champion or of
+    the last run requested (whichever is newer: one request per `retrain_min_pairs`, not one
+    per snapshot while a run is queued or after a refusal), on a dataset whose expectations
+    did not fail."""
     from feedback_ingest.snapshots import latest_version, pairs_added_since
+    from orchestration.assets.training import DATASET_TAG
+    from orchestration.checks import expectations_verdict
     from rm_pipeline.handoff import read_latest_handoff
 
     root = rmops_home.root / "datasets" / "preferences"
@@ -21,8 +26,11 @@ def feedback_volume_sensor(context: dg.SensorEvaluationContext, rmops_home: Rmop
         return dg.SkipReason("no dataset snapshot yet")
     if context.cursor == latest:
         return dg.SkipReason(f"already requested training for {latest}")
+    if expectations_verdict(context.instance, latest) is False:
+        return dg.SkipReason(f"{latest} failed its expectations: not trained")
     record = read_latest_handoff(rmops_home.handoff_dir)
-    base = record.dataset_version if record else None
+    base = max(filter(None, [record.dataset_version if record else None, context.cursor]),
+               default=None)  # fmt: skip
     new_pairs = pairs_added_since(root, base)
     threshold = rmops_home.retrain_min_pairs
     if new_pairs < threshold:
@@ -31,7 +39,7 @@ def feedback_volume_sensor(context: dg.SensorEvaluationContext, rmops_home: Rmop
         )
     request = dg.RunRequest(
         run_key=f"dataset-{latest}",
-        tags={"rmops/trigger": "feedback_volume", "rmops/dataset_version": latest},
+        tags={"rmops/trigger": "feedback_volume", DATASET_TAG: latest},
     )
     return dg.SensorResult(run_requests=[request], cursor=latest)
 
@@ -49,6 +57,8 @@ def reward_drift_sensor(
     from validation.alerts import Alert, DriftEpisodes
 
     metadata = asset_event.asset_materialization.metadata
+    if "skipped" in metadata:  # no verdict (too little traffic, no champion): the episode stays
+        return dg.SkipReason(f"drift report skipped: {metadata['skipped'].value}")
     drifted = bool(metadata["drift_detected"].value) if "drift_detected" in metadata else False
     episodes = DriftEpisodes(rmops_home.drift_state_path)
     if not episodes.observe(drifted):

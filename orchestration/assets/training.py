@@ -16,25 +16,34 @@ K8S_GPU_TAGS = {
 }
 
 
+DATASET_TAG = "rmops/dataset_version"
+
+
 @dg.asset(
-    group_name="training", kinds={"pytorch", "mlflow"}, pool=TRAINING_POOL, op_tags=K8S_GPU_TAGS
+    group_name="training",
+    kinds={"pytorch", "mlflow"},
+    pool=TRAINING_POOL,
+    op_tags=K8S_GPU_TAGS,
+    deps=["preference_dataset"],
 )
 def reward_model_candidate(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
-    preference_dataset,
     rmops_home: RmopsHomeResource,
     mlflow_registry: MlflowRegistryResource,
 ):
-    """Bradley-Terry reward model trained on the dataset snapshot, logged as an MLflow run."""
+    """Bradley-Terry reward model trained on the dataset snapshot, logged as an MLflow run:
+    the version the run was requested for (its `rmops/dataset_version` tag), else the newest;
+    never one that failed its expectations."""
     from orchestration.steps.training import train_candidate
 
+    version = _dataset_version(context, rmops_home)
     registry = mlflow_registry.registry_config()
     candidate = train_candidate(
         config.to_train_config(),
         registry,
         rmops_home.ingest_config().datasets_root,
-        preference_dataset.version,
+        version,
         rmops_home.runs_dir,
         warm_start=config.warm_start,
     )
@@ -52,6 +61,28 @@ def reward_model_candidate(
         }
     )
     return candidate
+
+
+def _dataset_version(context: dg.AssetExecutionContext, rmops_home: RmopsHomeResource) -> str:
+    """The dataset to train, once its expectations passed (checked now if never checked)."""
+    from feedback_ingest.snapshots import latest_version
+    from orchestration.checks import expectations_verdict, run_expectations
+
+    root = rmops_home.ingest_config().datasets_root
+    version = context.run.tags.get(DATASET_TAG) or latest_version(root)
+    if version is None:
+        raise dg.Failure("no dataset snapshot yet: run ingest_job (or `rmops ingest`) first")
+    passed = expectations_verdict(context.instance, version)
+    if passed is None:
+        result = run_expectations(rmops_home, version)
+        context.log.info(f"expectations on {version} (never checked here): {result.summary()}")
+        passed = result.passed
+    if not passed:
+        raise dg.Failure(
+            f"dataset {version} failed its expectations (preference_dataset_expectations): "
+            "not trained"
+        )
+    return version
 
 
 def run_link(registry, run_id: str) -> str:

@@ -50,3 +50,25 @@ def test_quarantine_share_check_warns_on_a_broken_producer(rmops_home):
         meta = {k: v.value for k, v in broken.metadata.items()}
         assert meta["quarantine_share"] == 0.8 and meta["quarantined"] == 4
         assert meta["top_reasons"] == "missing_field 3, malformed_json 1"
+
+
+def test_an_ingest_before_any_feedback_succeeds(tmp_path):
+    """Nothing landed yet: the scheduled ingest passes (before: the blocking expectations check
+    failed it, and the failure sensor alerted every ten minutes)."""
+    from orchestration.assets.feedback import preference_dataset
+    from orchestration.checks import preference_dataset_expectations
+
+    resources = {
+        "rmops_home": RmopsHomeResource(home=str(tmp_path)),
+        "feedback_source": FeedbackSourceResource(),
+    }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [feedback_events, preference_dataset, preference_dataset_expectations],
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert result.success
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name.startswith("pref"))
+    assert check.passed and check.metadata["skipped"].value == "no dataset snapshot yet"

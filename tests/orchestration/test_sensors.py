@@ -138,3 +138,72 @@ def test_failure_sensor_alerts_through_the_sinks(defs, loop_home, loop_resources
     lines = (loop_home / "alerts" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 1
     assert "failing_job" in json.loads(lines[0])["title"]
+
+
+def _more_events(home, n: int, seed: int):
+    from datetime import UTC, datetime
+
+    from feedback_ingest.simulate import write_simulated
+
+    write_simulated(
+        IngestConfig(home=home), n, seed=seed, start=datetime(2026, 6, seed, tzinfo=UTC)
+    )
+    return _snapshot(home)
+
+
+def _failed_expectations(instance, version: str):
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("preference_dataset"),
+            check_name="preference_dataset_expectations",
+            passed=False,
+            metadata={"dataset_version": version},
+        )
+    )
+
+
+def test_volume_sensor_counts_from_the_last_request_not_once_per_snapshot(
+    defs, loop_home, loop_resources
+):
+    """No champion yet and a run already requested: a snapshot with a few new pairs must not
+    queue another run (before: one request per snapshot until a champion existed)."""
+    first = _snapshot(loop_home)
+    second = _more_events(loop_home, 20, seed=2)
+    assert second.version != first.version
+    with dg.instance_for_test() as instance:
+        _, result, _ = _tick(
+            defs, "feedback_volume_sensor", instance, loop_resources, first.version
+        )
+    assert isinstance(result, dg.SkipReason)
+    assert f"new pairs since {first.version} (< 100)" in result.skip_message
+
+
+def test_volume_sensor_never_requests_a_dataset_that_failed_its_expectations(
+    defs, loop_home, loop_resources
+):
+    snapshot = _snapshot(loop_home)
+    with dg.instance_for_test() as instance:
+        _failed_expectations(instance, snapshot.version)
+        _, result, _ = _tick(defs, "feedback_volume_sensor", instance, loop_resources)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == f"{snapshot.version} failed its expectations: not trained"
+
+
+def test_a_skipped_drift_report_keeps_the_episode(defs, loop_home, loop_resources):
+    """drift, skipped (too little traffic), drift: one episode, one alert (before: two)."""
+    requests = []
+    with dg.instance_for_test() as instance:
+        sensor = defs.resolve_sensor_def("reward_drift_sensor")
+        cursor = None
+        for metadata in ({"drift_detected": True}, {"drift_detected": False, "skipped": "few"},
+                         {"drift_detected": True}):  # fmt: skip
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("reward_drift_report", metadata=metadata)
+            )
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=loop_resources
+            )
+            data = sensor.evaluate_tick(ctx)
+            cursor = data.cursor
+            requests += [r.run_key for r in data.run_requests]
+    assert requests == ["drift-episode-1"]
