@@ -25,6 +25,7 @@ from orchestration.resources import (
 from orchestration.schedules import build_schedules
 from orchestration.sensors import (
     build_champion_change_sensor,
+    dead_run_sensor,
     feedback_volume_sensor,
     reward_drift_sensor,
     run_failure_alert_sensor,
@@ -80,6 +81,7 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
             reward_drift_sensor,
             build_champion_change_sensor(downstream_ppo_job),
             run_failure_alert_sensor,
+            dead_run_sensor,
         ],
         schedules=build_schedules(
             settings.env_str("RMOPS_INGEST_CRON", "*/10 * * * *"),

@@ -35,6 +35,7 @@ def test_every_job_and_sensor_resolves(loop_resources):
         "reward_drift_sensor",
         "champion_change_sensor",
         "run_failure_alert_sensor",
+        "dead_run_sensor",
     }
     assets = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert assets == {

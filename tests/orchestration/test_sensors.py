@@ -207,3 +207,43 @@ def test_a_skipped_drift_report_keeps_the_episode(defs, loop_home, loop_resource
             cursor = data.cursor
             requests += [r.run_key for r in data.run_requests]
     assert requests == ["drift-episode-1"]
+
+
+def test_a_run_whose_worker_died_is_failed_and_frees_the_training_pool(defs, loop_resources):
+    """A run worker killed (OOM, SIGKILL) leaves its run STARTED and its pool slot claimed
+    for good; the sensor fails it and frees the slot. A live worker's run is left alone."""
+    import os
+    import subprocess
+    import sys
+
+    from dagster._core.events import DagsterEvent
+
+    from orchestration.instance import TRAINING_POOL
+
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job
+    def some_job():
+        noop()
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with dg.instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(TRAINING_POOL, 1)
+        runs = {}
+        for name, pid in (("dead", gone.pid), ("live", os.getpid())):
+            run = instance.create_run_for_job(job_def=some_job)
+            start = DagsterEvent(dg.DagsterEventType.RUN_START.value, "some_job", pid=pid)
+            instance.report_dagster_event(start, run_id=run.run_id)
+            runs[name] = run.run_id
+        assert storage.claim_concurrency_slot(TRAINING_POOL, runs["dead"], "train").is_claimed
+        _, result, _ = _tick(defs, "dead_run_sensor", instance, loop_resources)
+        assert result.skip_message == f"marked failed: {runs['dead']}"
+        status = {name: instance.get_run_by_id(i).status for name, i in runs.items()}
+        assert status == {"dead": dg.DagsterRunStatus.FAILURE, "live": dg.DagsterRunStatus.STARTED}
+        assert storage.get_concurrency_info(TRAINING_POOL).claimed_slots == []
+        _, again, _ = _tick(defs, "dead_run_sensor", instance, loop_resources)
+        assert again.skip_message == "no dead run"
