@@ -179,15 +179,15 @@ def promote(
         mv = _get_version(client, name, version)
         _require_passed(mv, name)  # re-read under the lock: tags may have changed since
         current = _aliases(client, name).get(CHAMPION)
+        at = _now()
+        if current == version:  # already champion: a retried promotion (before the staleness
+            return _result("noop", config, mv, None, reason, at, lock)  # test, which it fails)
         if current != expected_champion:
             raise PromotionRefused(
                 "stale_champion",
                 f"expected champion {expected_champion or 'none'} but it is {current or 'none'}: "
                 "another promotion happened meanwhile; re-read the registry and retry",
             )
-        at = _now()
-        if current == version:
-            return _result("noop", config, mv, None, reason, at, lock)
         if current is not None:
             client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
         _set_champion(client, config, version)

@@ -145,9 +145,13 @@ def register_and_promote(
         outcome.champion = current_champion(registry)
         outcome.detail = f"not promoted ({refused.code}): {refused}"
         return outcome
-    outcome.promoted = result.changed
+    # Champion now either way: promoted here, or by an earlier attempt of this step that failed
+    # after promoting (a retry must still store the drift reference).
+    outcome.promoted = True
     outcome.champion = result.version
-    outcome.previous_champion = result.previous_champion
+    outcome.previous_champion = result.previous_champion or evaluation.champion_version
     outcome.handoff_path = result.handoff_path
-    outcome.detail = f"promoted v{result.version} over v{result.previous_champion or '-'}"
+    outcome.detail = f"promoted v{result.version} over v{outcome.previous_champion or '-'}" + (
+        "" if result.changed else " (by an earlier attempt of this step)"
+    )
     return outcome

@@ -170,3 +170,17 @@ def assert_prompt_clear_error_when_stopped(server, candidate, direct):
         register_and_promote(candidate, passed("2"), direct)
     assert time.monotonic() - started < 30
     assert "Connection refused" in str(failure.value) or "Max retries" in str(failure.value)
+
+
+def test_a_retry_after_the_promotion_counts_it_as_done(server, tmp_path, tiny_backbone_dir):
+    """The step promoted, then failed (storing the drift reference): its retry finds its own
+    version champion. Before, the compare-and-set refused it as stale and the run reported
+    `promoted: False`, so the drift reference was never written."""
+    export = exported_model(tiny_backbone_dir, tmp_path / "export")
+    direct = RegistryConfig(tracking_uri=server.url, model_name="retried-model")
+    candidate = logged_candidate(direct, export, 1)
+    first = register_and_promote(candidate, passed(None), direct)
+    retry = register_and_promote(candidate, passed(None), direct)
+    assert first.promoted and retry.promoted and retry.version == first.version
+    assert retry.champion == first.version == current_champion(direct)
+    assert "earlier attempt" in retry.detail

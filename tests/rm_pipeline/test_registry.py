@@ -151,6 +151,9 @@ def test_stale_expected_champion_is_refused(cfg, store):
         promote(cfg, "2", expected_champion=None)
     assert err.value.code == "stale_champion"
     assert aliases(cfg)[CHAMPION] == "1"
+    # A retry of the promotion that made "1" champion (same expectation) is a no-op, not stale.
+    retry = promote(cfg, "1", expected_champion=None)
+    assert retry.action == "noop" and retry.version == "1"
 
 
 def test_rollback_walks_back_the_chain(cfg, store):
