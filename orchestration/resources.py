@@ -27,9 +27,13 @@ class RmopsHomeResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.home)
 
+    @property
+    def golden_folder(self) -> Path:
+        return Path(self.golden_dir) if self.golden_dir else self.root / "golden"
+
     def golden_paths(self) -> list[Path]:
         """Golden files (HH or pair-format JSONL, optionally gzipped), sorted by name."""
-        folder = Path(self.golden_dir) if self.golden_dir else self.root / "golden"
+        folder = self.golden_folder
         if not folder.is_dir():
             return []
         return sorted(p for p in folder.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz")))

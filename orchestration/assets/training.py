@@ -37,6 +37,7 @@ def reward_model_candidate(
     never one that failed its expectations."""
     from orchestration.steps.training import train_candidate
 
+    _preflight(context, rmops_home)
     version = _dataset_version(context, rmops_home)
     registry = mlflow_registry.registry_config()
     candidate = train_candidate(
@@ -61,6 +62,27 @@ def reward_model_candidate(
         }
     )
     return candidate
+
+
+def _preflight(context: dg.AssetExecutionContext, rmops_home: RmopsHomeResource) -> None:
+    """What the gate step of this run will need, checked before training (hours on real data):
+    its run config and a golden set."""
+    from orchestration.configs import GateRunConfig
+
+    selection = context.run.asset_selection  # None or empty: the whole job
+    if selection and dg.AssetKey("candidate_evaluation") not in selection:
+        return
+    ops = (context.run.run_config or {}).get("ops", {})
+    gate = ops.get("candidate_evaluation", {}).get("config", {})
+    try:
+        GateRunConfig(**gate).to_gate_config()
+    except ValueError as exc:
+        raise dg.Failure(f"candidate_evaluation config: {exc}") from None
+    if not rmops_home.golden_paths():
+        raise dg.Failure(
+            f"golden set: no *.jsonl or *.jsonl.gz file in {rmops_home.golden_folder} "
+            "(RMOPS_GOLDEN_DIR): the gate could not judge the candidate"
+        )
 
 
 def _dataset_version(context: dg.AssetExecutionContext, rmops_home: RmopsHomeResource) -> str:

@@ -42,3 +42,29 @@ def test_the_requested_dataset_is_trained_and_a_failed_one_refused(
     assert f"dataset {second.version} failed its expectations" in str(failure.step_failure_data)
     runs = list((loop_home / "runs").glob("*"))
     assert all(second.version not in p.name for p in runs)
+
+
+def test_the_gates_config_and_golden_set_are_checked_before_training(
+    loop_home, loop_resources, small_backbone_dir, tmp_path
+):
+    from orchestration.resources import RmopsHomeResource
+
+    _snapshot(loop_home)
+    defs = build_definitions(loop_resources)
+    assets = [defs.get_assets_def(k) for k in ("reward_model_candidate", "candidate_evaluation")]
+    config = tiny_run_config(small_backbone_dir, accuracy_floor=1.5)
+    no_golden = dict(loop_resources)
+    no_golden["rmops_home"] = RmopsHomeResource(home=str(loop_home), golden_dir=str(tmp_path))
+    cases = ((loop_resources, config, "candidate_evaluation config: GateConfig: invalid value "
+              "for accuracy_floor"),
+             (no_golden, tiny_run_config(small_backbone_dir), f"no *.jsonl or *.jsonl.gz file in "
+              f"{tmp_path} (RMOPS_GOLDEN_DIR)"))  # fmt: skip
+    for resources, run_config, message in cases:
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(assets, resources=resources, run_config=run_config,
+                                    instance=instance, raise_on_error=False)  # fmt: skip
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert failure.step_key == "reward_model_candidate"
+        assert message in str(failure.step_failure_data)
+    assert not (loop_home / "runs").exists() or not any((loop_home / "runs").iterdir())
