@@ -129,6 +129,11 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate!r}")
+        if not isinstance(self.max_steps, int) or (self.max_steps < 1 and self.max_steps != -1):
+            raise ValueError(
+                f"TrainConfig.max_steps must be a positive integer or -1 (no limit), "
+                f"got {self.max_steps!r}"
+            )
         if not self.num_epochs > 0 and self.max_steps <= 0:
             raise ValueError("TrainConfig.num_epochs must be > 0 (or set max_steps)")
         if not 0.0 <= self.warmup_ratio < 1.0:

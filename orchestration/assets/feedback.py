@@ -81,6 +81,8 @@ def preference_dataset(context: dg.AssetExecutionContext, rmops_home: RmopsHomeR
 
     report = build_snapshot(rmops_home.ingest_config())
     counts = report.counts
+    # what this run added: nothing when no version was made (counts are then the latest one's)
+    added = counts if report.created else {}
     context.add_output_metadata(
         {
             "dataset_version": report.version or "none",
@@ -90,9 +92,9 @@ def preference_dataset(context: dg.AssetExecutionContext, rmops_home: RmopsHomeR
             "parent": report.parent or "none",
             "pairs_train": counts.get("train", 0),
             "pairs_val": counts.get("val", 0),
-            "new_pairs": counts.get("new_pairs", 0),
-            "golden_excluded": counts.get("golden_excluded", 0),
-            "ties": counts.get("ties", 0),
+            "new_pairs": added.get("new_pairs", 0),
+            "golden_excluded": added.get("golden_excluded", 0),
+            "ties": added.get("ties", 0),
             "path": dg.MetadataValue.path(report.path or ""),
             "stage_seconds": dict(report.stage_seconds),
         }

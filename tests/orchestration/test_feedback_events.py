@@ -72,3 +72,23 @@ def test_an_ingest_before_any_feedback_succeeds(tmp_path):
     assert result.success
     check = next(c for c in result.get_asset_check_evaluations() if c.check_name.startswith("pref"))
     assert check.passed and check.metadata["skipped"].value == "no dataset snapshot yet"
+
+
+def test_a_run_that_made_no_version_reports_nothing_added(tmp_path):
+    """Before, a run with no new events showed the last build's new_pairs beside created False."""
+    from orchestration.assets.feedback import preference_dataset
+
+    incoming = tmp_path / "feedback" / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "a.jsonl").write_bytes(b"\n".join(_event(i) for i in range(5)) + b"\n")
+    resources = {"rmops_home": RmopsHomeResource(home=str(tmp_path)),
+                 "feedback_source": FeedbackSourceResource()}  # fmt: skip
+    added = []
+    with dg.instance_for_test() as instance:
+        for _ in range(2):
+            result = dg.materialize([feedback_events, preference_dataset], resources=resources,
+                                    instance=instance)  # fmt: skip
+            (event,) = result.asset_materializations_for_node("preference_dataset")
+            metadata = event.metadata
+            added.append((metadata["created"].value, metadata["new_pairs"].value))
+    assert added == [(True, 5), (False, 0)]

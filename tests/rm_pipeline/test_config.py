@@ -30,6 +30,8 @@ def test_defaults_point_at_the_bundled_backbone():
         ("early_stopping_patience", 0, "early_stopping_patience"),
         ("init_from", "/no/such/folder", "init_from: folder not found"),
         ("center_rewards_coefficient", -1.0, "center_rewards_coefficient"),
+        ("max_steps", -3, "max_steps must be a positive integer or -1"),
+        ("max_steps", 0, "max_steps must be a positive integer or -1"),
     ],
 )
 def test_bad_values_name_the_field(field, value, message):
