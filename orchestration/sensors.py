@@ -82,7 +82,7 @@ def build_champion_change_sensor(job) -> dg.SensorDefinition:
 
     @dg.sensor(name="champion_change_sensor", job=job, default_status=RUNNING)
     def champion_change_sensor(context: dg.SensorEvaluationContext, rmops_home: RmopsHomeResource):
-        from rm_pipeline.handoff import read_latest_handoff
+        from rm_pipeline.handoff import history_path, read_latest_handoff
 
         record = read_latest_handoff(rmops_home.handoff_dir)
         if record is None:
@@ -90,7 +90,9 @@ def build_champion_change_sensor(job) -> dg.SensorDefinition:
         key = f"v{record.version}-{record.created_at}"
         if context.cursor == key:
             return dg.SkipReason(f"champion v{record.version} already handed off")
-        path = str(rmops_home.handoff_dir / "latest.json")
+        # this change's own record: latest.json may name a newer champion by the time it runs
+        kept = history_path(record, rmops_home.handoff_dir)
+        path = str(kept if kept.is_file() else rmops_home.handoff_dir / "latest.json")
         request = dg.RunRequest(
             run_key=f"handoff-{key}",
             run_config={"ops": {"score_with_champion": {"config": {"handoff_path": path}}}},

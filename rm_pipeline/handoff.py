@@ -81,13 +81,19 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def history_path(record: HandoffRecord, folder: Path) -> Path:
+    """Where `record` is kept in `history/`: unlike `latest.json`, never replaced by a later
+    change, so a job launched for this change loads this champion even after another one."""
+    stamp = record.created_at.replace(":", "").replace("+", "Z")
+    return Path(folder) / HISTORY_DIR / f"{stamp}-{record.action}-v{record.version}.json"
+
+
 def write_handoff(record: HandoffRecord, folder: Path) -> Path:
     """Write the record to `history/` and `latest.json` (each atomically); returns latest."""
     folder = Path(folder)
     (folder / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_dict(), indent=2, sort_keys=True)
-    stamp = record.created_at.replace(":", "").replace("+", "Z")
-    _atomic_write(folder / HISTORY_DIR / f"{stamp}-{record.action}-v{record.version}.json", text)
+    _atomic_write(history_path(record, folder), text)
     latest = folder / LATEST_FILE
     _atomic_write(latest, text)
     return latest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -105,9 +106,13 @@ def test_champion_change_sensor_requests_downstream_job_once(defs, loop_home, lo
         assert request.job_name in (None, "downstream_ppo_job")
         assert request.run_key == "handoff-v3-2026-01-02T00:00:00+00:00"
         path = request.run_config["ops"]["score_with_champion"]["config"]["handoff_path"]
-        assert path.endswith("latest.json")
+        assert path.endswith("-promote-v3.json")  # this change's record, not latest.json
         _, again, _ = _tick(defs, "champion_change_sensor", instance, loop_resources, result.cursor)
         assert isinstance(again, dg.SkipReason)
+    record4 = HandoffRecord("models:/reward-model/4", "reward-model", "4", 0.1, 1.2,
+                            "v000003", "2026-01-03T00:00:00+00:00")  # fmt: skip
+    write_handoff(record4, loop_home / "handoff")  # promoted before v3's job ran
+    assert json.loads(Path(path).read_text())["version"] == "3"
 
 
 def test_failure_sensor_alerts_through_the_sinks(defs, loop_home, loop_resources):
