@@ -48,6 +48,10 @@ def _record(line: str, path: Path, line_no: int) -> dict:
     if not isinstance(record, dict):
         kind = type(record).__name__
         raise ValueError(f"{path.name} line {line_no + 1}: a JSON {kind}, not an object")
+    for key in ("chosen", "rejected"):  # not an HH file at all: refused, not quarantined
+        if not isinstance(record.get(key), str):
+            problem = "missing" if key not in record else "not text"
+            raise ValueError(f"{path.name} line {line_no + 1}: {key!r} {problem} (not HH-RLHF)")
     return record
 
 
@@ -72,8 +76,8 @@ def hh_events(
             record = _record(line, path, line_no)
             try:
                 prompt, chosen, rejected = split_hh(record["chosen"], record["rejected"])
-            except (KeyError, ValueError):
-                prompt, chosen, rejected = str(record.get("chosen", "")), "", ""
+            except ValueError:
+                prompt, chosen, rejected = record["chosen"], "", ""
             # Alternate the winner's position so that position never predicts preference.
             ids = ("a", "b") if int(digest[:2], 16) % 2 else ("b", "a")
             yield {

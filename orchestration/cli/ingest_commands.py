@@ -3,6 +3,7 @@ feedback_ingest."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -31,13 +32,30 @@ def _hh_to_landing(config, hh_file: Path) -> Path:
     from feedback_ingest.hh import hh_events
     from feedback_ingest.store import atomic_write_bytes
 
+    lines = [json.dumps(e).encode() for e in hh_events(hh_file)]
+    data = b"\n".join(lines) + b"\n"
+    # Named by content too: the same file replayed lands nothing new, another file under the
+    # same name (fixed, or from another folder) is not mistaken for it.
     name = hh_file.name.removesuffix(".gz").removesuffix(".jsonl")
-    target = config.incoming_dir / f"hh-{name}.jsonl"
-    if not target.exists():  # same name, same events: a replay adds nothing
+    target = config.incoming_dir / f"hh-{name}-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
+    if not target.exists():
         config.incoming_dir.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps(e).encode() for e in hh_events(hh_file)]
-        atomic_write_bytes(target, b"\n".join(lines) + b"\n")
+        atomic_write_bytes(target, data)
     return target
+
+
+def _check_golden(paths: list[Path]) -> None:
+    """Every golden file readable, before anything is ingested (a bad one found by the snapshot
+    build would leave the events ingested and the next build without the exclusion)."""
+    from feedback_ingest.golden import golden_prompt_hashes
+
+    for path in paths:
+        if not path.is_file():
+            raise fail(f"--golden: no such file {path}")
+        try:
+            golden_prompt_hashes([path])
+        except (ValueError, OSError, EOFError) as exc:  # BadGzipFile is an OSError
+            raise fail(f"--golden {path}: {exc}") from None
 
 
 def ingest(
@@ -58,10 +76,8 @@ def ingest(
     if bool(sql_url) != bool(sql_table):
         raise fail("--sql-url and --sql-table go together")
     if from_hh is not None and not from_hh.is_file():
-        raise fail(f"--from-hh: no such file {from_hh}")
-    for path in golden or []:
-        if not path.is_file():
-            raise fail(f"--golden: no such file {path}")
+        raise fail(f"--from-hh {from_hh}: not a file")
+    _check_golden(list(golden or []))
     config = _config(golden)
     if from_hh is not None:
         try:
@@ -170,6 +186,10 @@ def quarantine(
     if export is not None:
         if export.is_dir() or not export.parent.is_dir():
             raise fail(f"--export {export}: name a file in an existing folder")
+        if export.exists() or export.is_symlink():
+            raise fail(f"--export {export}: exists; name a new file (nothing is overwritten)")
+        if export.resolve().is_relative_to(config.quarantine_dir.resolve()):
+            raise fail(f"--export {export}: is in the quarantine folder; write it elsewhere")
         if export.resolve().is_relative_to(config.incoming_dir.resolve()):
             # Unfixed, the events would be ingested and quarantined again (counted twice).
             raise fail(f"--export {export}: is in the landing folder; write it elsewhere, "

@@ -105,8 +105,18 @@ def test_quarantine_export_writes_the_bytes_for_a_redrive(rmops_home, tmp_path):
     shown = invoke("quarantine", "--reason", "invalid_utf8", "--export", str(out))
     assert shown["export"] == {"path": str(out), "exported": 1}
     assert out.read_bytes() == b"\xff\xfe\n"
-    text = runner.invoke(app, ["quarantine", "--export", str(out)]).stdout
-    assert f"exported 2 events to {out}" in text and out.read_bytes() == b"\n".join(lines) + b"\n"
+    everything = tmp_path / "all.jsonl"
+    text = runner.invoke(app, ["quarantine", "--export", str(everything)]).stdout
+    assert f"exported 2 events to {everything}" in text
+    assert everything.read_bytes() == b"\n".join(lines) + b"\n"
+    (batch,) = (rmops_home / "quarantine").glob("batch-*.jsonl")
+    kept = batch.read_bytes()
+    cases = ((out, "exists; name a new file"), (batch, "exists; name a new file"),
+             (batch.with_name("x.jsonl"), "is in the quarantine folder"))  # fmt: skip
+    for where, message in cases:
+        bad = runner.invoke(app, ["quarantine", "--export", str(where)])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
+    assert out.read_bytes() == b"\xff\xfe\n" and batch.read_bytes() == kept  # nothing overwritten
     for where in (tmp_path, tmp_path / "no" / "such.jsonl"):
         bad = runner.invoke(app, ["quarantine", "--export", str(where)])
         assert bad.exit_code == 2 and "name a file in an existing folder" in bad.stderr
@@ -139,3 +149,31 @@ def test_a_sql_table_that_does_not_exist_is_one_clear_error(rmops_home, tmp_path
         result.stderr.startswith("error: SQL source sql:sqlite:///") and "nosuch" in result.stderr
     )
     assert "Traceback" not in result.output
+
+
+def test_a_bad_golden_file_is_refused_before_anything_is_ingested(rmops_home, tmp_path):
+    invoke("simulate", "--events", "50")
+    bad = tmp_path / "bad-golden.jsonl"
+    bad.write_text("{not json\n")
+    result = runner.invoke(app, ["ingest", "--golden", str(bad)])
+    assert result.exit_code == 2 and f"--golden {bad}:" in result.stderr, result.output
+    assert invoke("ingest")["ingest"]["read"] == 50  # the events were left for a good run
+
+
+def test_from_hh_refuses_a_file_that_is_not_hh_and_tells_files_apart_by_content(
+    rmops_home, tmp_path
+):
+    other = tmp_path / "pairs.jsonl"
+    other.write_text('{"a": 1}\n')
+    result = runner.invoke(app, ["ingest", "--from-hh", str(other)])
+    assert result.exit_code == 2 and "line 1: 'chosen' missing (not HH-RLHF)" in result.stderr
+    turn = "\n\nHuman: q{}\n\nAssistant: {}"
+    lines = [json.dumps({"chosen": turn.format(i, f"yes {i}"), "rejected": turn.format(i, "no")})
+             for i in range(4)]  # fmt: skip
+    first, second = tmp_path / "a" / "hh.jsonl", tmp_path / "b" / "hh.jsonl"
+    for path, rows in ((first, lines[:2]), (second, lines[2:])):
+        path.parent.mkdir()
+        path.write_text("\n".join(rows) + "\n")
+    assert invoke("ingest", "--from-hh", str(first))["ingest"]["accepted"] == 2
+    assert invoke("ingest", "--from-hh", str(second))["ingest"]["accepted"] == 2  # same name
+    assert invoke("ingest", "--from-hh", str(first))["ingest"]["read"] == 0  # a replay
