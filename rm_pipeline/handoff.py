@@ -112,9 +112,15 @@ def read_latest_handoff(folder: Path) -> HandoffRecord | None:
 
 
 def _find_export_folder(root: Path) -> Path:
+    """The one model folder at or under `root` (a download nests it in artifact folders)."""
+    if (Path(root) / CARD_FILE).is_file():
+        return Path(root)
     cards = sorted(Path(root).rglob(CARD_FILE))
     if not cards:
         raise FileNotFoundError(f"no {CARD_FILE} under {root}: not an rmops reward model")
+    if len(cards) > 1:  # picking one would silently score with an arbitrary model
+        found = ", ".join(str(c.parent) for c in cards[:3]) + (", ..." if len(cards) > 3 else "")
+        raise ValueError(f"{len(cards)} reward models under {root} ({found}): name one folder")
     return cards[0].parent
 
 
@@ -179,8 +185,14 @@ def load_reward_model(
     """
     from rm_pipeline.scoring import RewardScorer
 
-    folder = resolve_model_folder(uri_or_folder, tracking_uri, registry_uri, dst_dir)
-    return RewardScorer.load(folder, device=device)
+    if dst_dir is not None or not str(uri_or_folder).startswith(("models:", "runs:")):
+        folder = resolve_model_folder(uri_or_folder, tracking_uri, registry_uri, dst_dir)
+        return RewardScorer.load(folder, device=device)
+    # A download only this call uses: removed once loaded (the weights are in memory by then),
+    # not left in the temp folder at ~90 MB (MiniLM) per load.
+    with tempfile.TemporaryDirectory(prefix="rmops-reward-model-") as tmp:
+        folder = resolve_model_folder(uri_or_folder, tracking_uri, registry_uri, Path(tmp))
+        return RewardScorer.load(folder, device=device)
 
 
 def best_of_n(scorer: Any, prompt: str, candidates: list[str]) -> tuple[int, list[float]]:

@@ -50,6 +50,10 @@ class DriftConfig:
             raise ValueError(f"DriftConfig.trigger_columns: {missing} not in columns")
         if self.min_rows < 2:
             raise ValueError("DriftConfig.min_rows: must be at least 2")
+        if self.threshold is not None and not 0 < float(self.threshold) < float("inf"):
+            raise ValueError(
+                f"DriftConfig.threshold: must be a positive number, got {self.threshold}"
+            )
 
 
 @dataclass

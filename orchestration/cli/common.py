@@ -58,6 +58,16 @@ def registry_errors() -> Iterator[None]:
         raise fail(f"MLflow registry: {err.message}") from None
 
 
+@contextlib.contextmanager
+def input_errors() -> Iterator[None]:
+    """A bad input (unreadable or malformed file, a broken .gz, a bad value) as one clear error
+    with exit 2: commands whose exit 1 means "refused" or "drift" must not crash with 1 too."""
+    try:
+        yield
+    except (ValueError, OSError, EOFError) as exc:  # BadGzipFile is an OSError
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error on stderr and return the Exit to raise."""
     typer.echo(f"error: {message}", err=True)

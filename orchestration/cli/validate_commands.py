@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestration import settings
-from orchestration.cli.common import JsonOption, emit, fail
+from orchestration.cli.common import JsonOption, emit, fail, input_errors
 
 _VERSION = re.compile(r"^v\d{6}$")
 
@@ -30,6 +30,8 @@ def _datasets_root() -> Path:
 
 
 def _run_dir(kind: str, output_dir: Path | None) -> Path:
+    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+        raise fail(f"--output-dir {output_dir}: is a file; name a folder")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return output_dir or settings.rmops_home() / "validation" / kind / stamp
 
@@ -57,7 +59,7 @@ def _load_golden(paths: list[Path]) -> tuple[Any, str]:
         raise fail(f"golden file(s) not found: {', '.join(missing)}")
     try:
         return load_golden(paths), golden_hash(paths)
-    except ValueError as exc:
+    except (ValueError, OSError, EOFError) as exc:  # BadGzipFile is an OSError
         raise fail(f"golden: {exc}") from exc
 
 
@@ -91,14 +93,17 @@ def validate_dataset(
     from feedback_ingest.golden import golden_prompt_hashes
     from validation.expectations import validate_snapshot
 
-    try:
+    for path in golden or []:
+        if not path.is_file():
+            raise fail(f"--golden {path}: not a file")
+    if quarantined is not None and quarantined < 0:
+        raise fail(f"--quarantined: must be >= 0, got {quarantined}")
+    with input_errors():
         hashes = golden_prompt_hashes(golden) if golden else set()
         counts = {"quarantined": quarantined} if quarantined is not None else None
         result = validate_snapshot(
             _datasets_root(), version, golden_prompt_hashes=hashes, counts=counts
         )
-    except (ValueError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from exc
     emit(result, as_json, result.summary())
     raise typer.Exit(0 if result.passed else 1)
 
@@ -123,9 +128,11 @@ def gate(
         config = GateConfig(**{k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    run_dir = _run_dir("gate", output_dir)
     cand = load_scorer(candidate)
     champ = load_scorer(champion) if champion else None
-    verdict = evaluate_candidate(cand, champ, frame, config, _run_dir("gate", output_dir), digest)
+    with input_errors():
+        verdict = evaluate_candidate(cand, champ, frame, config, run_dir, digest)
     emit(verdict, as_json, f"{verdict.summary()}\nplot: {verdict.reliability_plot}")
     raise typer.Exit(0 if verdict.passed else 1)
 
@@ -142,22 +149,16 @@ def drift(
     """Compare the model's rewards on current responses with those on the reference."""
     from validation.drift import DriftConfig, detect_drift, score_frame
 
-    try:
+    run_dir = _run_dir("drift", output_dir)
+    with input_errors():
         overrides = {"method": method, "threshold": threshold}
         config = DriftConfig(**{k: v for k, v in overrides.items() if v is not None})
         ref_rows, cur_rows = _responses(reference), _responses(current)
-    except (ValueError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from exc
     scorer = load_scorer(model)
-    try:  # both sides scored by the same model in this run, so the rewards are comparable
+    with input_errors():  # both sides scored by the same model here: comparable rewards
         result = detect_drift(
-            score_frame(scorer, ref_rows),
-            score_frame(scorer, cur_rows),
-            config,
-            _run_dir("drift", output_dir),
+            score_frame(scorer, ref_rows), score_frame(scorer, cur_rows), config, run_dir
         )
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
     emit(result, as_json, f"{result.summary()}\nreport: {result.report_path}")
     raise typer.Exit(1 if result.drift_detected else 0)
 

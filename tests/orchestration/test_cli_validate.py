@@ -146,3 +146,42 @@ def test_validate_dataset_passes_clean_and_fails_on_a_golden_leak(
     }
     unknown = runner.invoke(app, ["validate-dataset", "v000009"])
     assert unknown.exit_code == 2 and "not found" in unknown.stderr
+
+
+def test_bad_input_files_exit_2_not_1_which_means_refused(reward_model, tmp_path, rmops_home):
+    """Exit 1 is "refused" / "drift" / "failed"; a broken input must not look like one."""
+    fake_gz = tmp_path / "fake-golden.jsonl.gz"
+    fake_gz.write_bytes(b"not gzip at all")
+    cut_gz = tmp_path / "cut-golden.jsonl.gz"
+    cut_gz.write_bytes(gzip.compress(golden_files(tmp_path)[0].read_bytes())[:200])
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("x")
+    model = ["--candidate", str(reward_model)]
+    cases = [
+        (["gate", *model, "--golden", str(fake_gz)], "golden:"),
+        (["gate", *model, "--golden", str(cut_gz)], "golden:"),
+        (["gate", *model, "--golden", str(golden_files(tmp_path)[0]), "--output-dir", str(a_file)],
+         "is a file; name a folder"),
+        (["drift", "--model", str(reward_model), "--reference", str(fake_gz), "--current",
+          str(fake_gz)], "error:"),
+        (["drift", "--model", str(reward_model), "--reference", "x", "--current", "y",
+          "--threshold", "-1"], "DriftConfig.threshold: must be a positive number"),
+        (["validate-dataset", "v000001", "--golden", str(tmp_path)], "not a file"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr and "Traceback" not in result.output, result.output
+
+
+def test_a_folder_holding_several_models_is_refused_not_one_picked(reward_model, tmp_path):
+    import shutil
+
+    from rm_pipeline.handoff import resolve_model_folder
+
+    two = tmp_path / "two"
+    for name in ("aaa", "zzz"):
+        shutil.copytree(reward_model, two / name)
+    with pytest.raises(ValueError, match=r"2 reward models under .*two .*: name one folder"):
+        resolve_model_folder(two)
+    assert resolve_model_folder(two / "zzz") == two / "zzz"

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -105,10 +106,17 @@ def test_pyfunc_model_matches_scorer_and_validates_input(champion, monkeypatch):
         model.predict(pd.DataFrame({"prompt": PROMPTS}))
 
 
-def test_load_reward_model_from_folder_version_uri_and_refuses_tampering(champion, tmp_path):
+def test_load_reward_model_from_folder_version_uri_and_refuses_tampering(
+    champion, tmp_path, monkeypatch
+):
     cfg, export = champion
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     scorer = load_reward_model(f"models:/{cfg.model_name}/1", tracking_uri=cfg.tracking_uri)
     assert scorer.card.reward_std == 4.0 and scorer.card.dataset_version == "v000003"
+    assert list(temp.iterdir()) == []  # the download is gone once loaded (it was left before)
+    assert scorer.score(PROMPTS[:1], RESPONSES[:1]).shape == (1,)  # and the model still scores
     best, rewards = best_of_n(scorer, PROMPTS[0], RESPONSES)
     assert best == int(np.argmax(rewards)) and len(rewards) == 3
     with pytest.raises(ValueError, match="at least one"):
