@@ -50,14 +50,22 @@ def prepare(output_dir: Path, digest: str, resume: bool) -> None:
     if not resume:
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
         (output_dir / RESULT_FILE).unlink(missing_ok=True)
-    elif run_file.is_file():
+    elif run_file.is_file() and _has_work(output_dir):
+        # Only a run with checkpoints or a result is worth protecting: one that failed before
+        # its first checkpoint (a bad option, a model that did not load) is simply replaced.
         previous = json.loads(run_file.read_text()).get("fingerprint")
         if previous != digest:
             raise ValueError(
                 f"output_dir {output_dir} holds a run with another config or other pairs; "
-                "use a new folder or resume=False to start over"
+                "use a new folder or resume=False (rmops train --no-resume) to start over"
             )
     _write_json(run_file, {"fingerprint": digest})
+
+
+def _has_work(output_dir: Path) -> bool:
+    checkpoints = output_dir / "checkpoints"
+    has_checkpoint = checkpoints.is_dir() and any(checkpoints.iterdir())
+    return has_checkpoint or (output_dir / RESULT_FILE).is_file()
 
 
 def finished_result(output_dir: Path, digest: str) -> dict[str, Any] | None:

@@ -14,7 +14,10 @@ from orchestration.cli.common import JsonOption, emit, fail
 from orchestration.settings import rmops_home
 
 ModelOption = Annotated[
-    Path, typer.Option("--model", help="Exported reward-model folder (with reward_card.json).")
+    str,
+    typer.Option(
+        "--model", help="Exported reward-model folder, or a models:/ or runs:/ MLflow URI."
+    ),
 ]
 
 
@@ -94,14 +97,22 @@ def train(
     emit(result, as_json, text)
 
 
-def _load_scorer(model: Path, batch_size: int | None = None, max_batch_tokens: int | None = None):
+def _load_scorer(model: str, batch_size: int | None = None, max_batch_tokens: int | None = None):
+    from orchestration.cli.common import registry_errors
+    from orchestration.settings import mlflow_tracking_uri
+    from rm_pipeline.handoff import resolve_model_folder
     from rm_pipeline.scoring import RewardScorer
 
     for name, value in (("--batch-size", batch_size), ("--batch-tokens", max_batch_tokens)):
         if value is not None and value < 1:
             raise fail(f"{name}: must be >= 1, got {value}")
+    sizes = {"batch_size": batch_size, "max_batch_tokens": max_batch_tokens}
     try:
-        return RewardScorer.load(model, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+        if not model.startswith(("models:/", "runs:/")):
+            return RewardScorer.load(Path(model), **sizes)
+        with registry_errors(), tempfile.TemporaryDirectory(prefix="rmops-reward-model-") as tmp:
+            folder = resolve_model_folder(model, mlflow_tracking_uri(), None, Path(tmp))
+            return RewardScorer.load(folder, **sizes)  # loaded: the download may go
     except (FileNotFoundError, ValueError) as exc:
         raise fail(f"--model: {exc}") from None
 

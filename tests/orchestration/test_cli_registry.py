@@ -91,3 +91,15 @@ def test_an_unreachable_registry_is_one_clear_error(args, rmops_home, monkeypatc
     assert result.exit_code == 2, result.output  # not an exception's exit 1
     assert "error: MLflow registry: API request to" in result.output
     assert "Traceback" not in result.output
+
+
+def test_score_and_evaluate_take_a_registry_uri_as_the_readme_says(registry_home, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"prompt": "Hi?", "response": "Hello."}) + "\n")
+    by_uri = invoke("score", "--model", "models:/reward-model/1", "--input", str(rows), "--json")
+    assert by_uri.exit_code == 0, by_uri.output  # before: "reward model folder not found"
+    by_folder = invoke("score", "--model", str(registry_home / "export"), "--input", str(rows),
+                       "--json")  # fmt: skip
+    assert json.loads(by_uri.stdout)["scores"] == json.loads(by_folder.stdout)["scores"]
+    missing = invoke("score", "--model", "models:/reward-model/9", "--input", str(rows))
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: MLflow registry:")

@@ -233,3 +233,19 @@ def test_rerun_of_a_finished_run_is_idempotent(tiny_backbone_dir, tmp_path):
         tiny_config(tiny_backbone_dir, max_steps=3), train, val, tmp_path / "run", resume=False
     )
     assert fresh.metrics["steps"] == 3 and fresh.metrics["resumed_from_step"] == 0
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_does_not_block_the_next(tmp_path):
+    """A run refused at model load left run.json behind; before, the corrected command was
+    refused as "another config" though there was nothing to resume."""
+    import json
+
+    from rm_pipeline import run_state
+
+    run_state.prepare(tmp_path, "digest-of-the-failed-run", resume=True)
+    run_state.prepare(tmp_path, "digest-of-the-corrected-run", resume=True)
+    stored = json.loads((tmp_path / run_state.RUN_FILE).read_text())
+    assert stored["fingerprint"] == "digest-of-the-corrected-run"
+    (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)  # now there is work to keep
+    with pytest.raises(ValueError, match=r"rmops train --no-resume"):
+        run_state.prepare(tmp_path, "digest-of-a-third-config", resume=True)
