@@ -20,6 +20,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _check_home() -> None:
+    from orchestration.cli.common import fail
+    from orchestration.settings import rmops_home
+
+    home = rmops_home()
+    if home.exists() and not home.is_dir():
+        raise fail(f"RMOPS_HOME {home}: is a file; point it at a folder")
+
+
 for module in (
     ingest_commands,
     train_commands,

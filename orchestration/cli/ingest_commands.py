@@ -114,7 +114,9 @@ def simulate(
     drift: Annotated[
         bool, typer.Option(help="Shift the policy: longer, flattering answers.")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same events).")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=1_000_000, help="Random seed (same seed, same events).")
+    ] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Write simulated production feedback into the landing folder."""
@@ -133,7 +135,10 @@ def list_datasets(as_json: JsonOption = False) -> None:
     root = _config().datasets_root
     rows = []
     for version in list_versions(root):
-        manifest = read_manifest(root, version)
+        try:
+            manifest = read_manifest(root, version)
+        except (ValueError, OSError) as exc:
+            raise fail(f"{version}: {exc}") from None
         rows.append({"version": version, "parent": manifest["parent"],
                      "created_at": manifest["created_at"], **manifest["counts"]})  # fmt: skip
     lines = [
@@ -166,7 +171,9 @@ def show_dataset(
 
 def quarantine(
     reason: Annotated[str | None, typer.Option(help="Only show records of this reason.")] = None,
-    limit: Annotated[int, typer.Option(min=0, help="How many recent records to show.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=0, max=1_000_000, help="How many recent records to show.")
+    ] = 10,
     export: Annotated[
         Path | None,
         typer.Option(help="Also write the events' exact bytes (of --reason), one per line, here."),

@@ -85,9 +85,13 @@ def train(
     try:
         config = TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
         run_dir = output or rmops_home() / "training" / version
+        if run_dir.exists() and not run_dir.is_dir():
+            raise fail(f"--output {run_dir}: is a file; name a folder")
         result = train_reward_model(config, train_frame, val_frame, run_dir, version, resume=resume)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:  # a backbone that is not there (offline: no hub download either)
+        raise fail(f"{type(exc).__name__}: {exc}".splitlines()[0][:300]) from None
     m = result.metrics
     text = (
         f"trained on {version}: {m['pairs_trained']} pairs in {m['seconds']:.1f} s "

@@ -177,3 +177,21 @@ def test_from_hh_refuses_a_file_that_is_not_hh_and_tells_files_apart_by_content(
     assert invoke("ingest", "--from-hh", str(first))["ingest"]["accepted"] == 2
     assert invoke("ingest", "--from-hh", str(second))["ingest"]["accepted"] == 2  # same name
     assert invoke("ingest", "--from-hh", str(first))["ingest"]["read"] == 0  # a replay
+
+
+def test_out_of_range_options_and_a_broken_home_are_one_clear_error(rmops_home, monkeypatch):
+    cases = ((["simulate", "--events", "3", "--seed", "3000000"], "--seed"),
+             (["quarantine", "--limit", "99999999999999999999"], "--limit"))  # fmt: skip
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in result.output, result.output
+    invoke("simulate", "--events", "20")
+    invoke("ingest")
+    (rmops_home / "datasets" / "preferences" / "v000001" / "manifest.json").write_text("{")
+    broken = runner.invoke(app, ["datasets", "list"])
+    assert broken.exit_code == 2 and broken.stderr.startswith("error: v000001: "), broken.output
+    a_file = rmops_home / "not-a-folder"
+    a_file.write_text("x")
+    monkeypatch.setenv("RMOPS_HOME", str(a_file))
+    result = runner.invoke(app, ["simulate", "--events", "3"])
+    assert result.exit_code == 2 and "is a file; point it at a folder" in result.stderr
