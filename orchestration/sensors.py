@@ -161,10 +161,23 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, alert_sinks: A
 
     run = context.dagster_run
     message = context.failure_event.message or "run failed"
+    causes = [  # why each step failed, not only which: the alert should say what to fix
+        f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
+        for e in context.get_step_failure_events()
+        if e.step_failure_data and e.step_failure_data.error
+    ]
     alert = Alert(
         title=f"rmops run failed: {run.job_name}",
-        text=message[:500],
+        text="; ".join([message, *causes])[:1000],
         severity="critical",
         fields={"run_id": run.run_id, "job": run.job_name},
     )
     alert_sinks.send(alert)
+
+
+def _root_cause(error) -> str:
+    """The first line of the innermost error (Dagster wraps the op's own exception)."""
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    return lines[0] if lines else error.cls_name or "error"

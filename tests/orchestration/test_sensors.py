@@ -143,6 +143,7 @@ def test_failure_sensor_alerts_through_the_sinks(defs, loop_home, loop_resources
     lines = (loop_home / "alerts" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == 1
     assert "failing_job" in json.loads(lines[0])["title"]
+    assert "boom: RuntimeError: planted failure" in json.loads(lines[0])["text"]  # the cause
 
 
 def _more_events(home, n: int, seed: int):
