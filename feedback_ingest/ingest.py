@@ -17,7 +17,8 @@ from feedback_ingest.config import IngestConfig
 from feedback_ingest.fast import UNFORESEEN, fast_record
 from feedback_ingest.quarantine import Quarantine
 from feedback_ingest.raw import UNREADABLE, RawBatch, RawRecord
-from feedback_ingest.sources import LandingFolderSource, SqlSource
+from feedback_ingest.sources import LandingFolderSource
+from feedback_ingest.sql_source import SqlSource
 from feedback_ingest.stages import StageClock
 from feedback_ingest.store import IngestState, events_table, exclusive_lock
 from feedback_ingest.validate import EventRejected, Limits, parse_raw, validate_event

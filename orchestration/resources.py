@@ -71,7 +71,8 @@ class FeedbackSourceResource(dg.ConfigurableResource):
     watermark_column: str = "id"
 
     def source(self, config: IngestConfig):
-        from feedback_ingest.sources import LandingFolderSource, SqlSource
+        from feedback_ingest.sources import LandingFolderSource
+        from feedback_ingest.sql_source import SqlSource
 
         if self.kind == "landing":
             return LandingFolderSource.for_config(config)

@@ -71,7 +71,7 @@ def ingest(
     """Ingest new feedback events, then build a dataset snapshot if anything is new."""
     from feedback_ingest.build import build_snapshot
     from feedback_ingest.ingest import ingest_feedback
-    from feedback_ingest.sources import SqlSource
+    from feedback_ingest.sql_source import SqlSource
 
     if bool(sql_url) != bool(sql_table):
         raise fail("--sql-url and --sql-table go together")

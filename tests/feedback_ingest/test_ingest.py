@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from feedback_ingest.config import IngestConfig
 from feedback_ingest.ingest import ingest_feedback
 from feedback_ingest.quarantine import Quarantine
-from feedback_ingest.sources import SqlSource
+from feedback_ingest.sql_source import SqlSource
 from feedback_ingest.store import IngestState
 
 CORRUPTIONS = [

@@ -153,7 +153,7 @@ def _sql_events(url: str, ids: list[int], id_type: str = "INTEGER") -> None:
 
 
 def test_a_sql_sources_key_holds_no_password_or_options():
-    from feedback_ingest.sources import SqlSource
+    from feedback_ingest.sql_source import SqlSource
 
     source = SqlSource("postgresql+psycopg2://rmops:S3cr3t@db:5432/fb?sslmode=require&token=t0k",
                        "events")  # fmt: skip
@@ -161,7 +161,7 @@ def test_a_sql_sources_key_holds_no_password_or_options():
 
 
 def test_a_cursor_stored_under_the_old_key_is_kept_and_the_old_key_forgotten(tmp_path):
-    from feedback_ingest.sources import SqlSource
+    from feedback_ingest.sql_source import SqlSource
 
     url = f"sqlite:///{tmp_path / 'fb.db'}?timeout=30"
     _sql_events(url, [1, 2, 3])
@@ -185,7 +185,7 @@ def _empty():
 
 
 def test_a_numeric_watermark_column_is_read_past(tmp_path):
-    from feedback_ingest.sources import SqlSource
+    from feedback_ingest.sql_source import SqlSource
 
     url = f"sqlite:///{tmp_path / 'fb.db'}"
     _sql_events(url, [1, 2], id_type="NUMERIC(20, 0)")
