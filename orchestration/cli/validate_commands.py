@@ -82,7 +82,7 @@ def _responses(source: str) -> Any:
 
 
 def validate_dataset(
-    version: Annotated[str, typer.Argument(help="Dataset version, e.g. v000003.")],
+    version: Annotated[str, typer.Argument(help="Dataset version, e.g. v000003, or 'latest'.")],
     golden: GoldenOption = None,
     quarantined: Annotated[
         int | None, typer.Option(help="Quarantined events of this build (for the share check).")
@@ -93,6 +93,12 @@ def validate_dataset(
     from feedback_ingest.golden import golden_prompt_hashes
     from validation.expectations import validate_snapshot
 
+    if version == "latest":  # as `datasets show` and `train --dataset` take it
+        from feedback_ingest.snapshots import latest_version
+
+        version = latest_version(_datasets_root()) or ""
+        if not version:
+            raise fail("no dataset versions yet")
     for path in golden or []:
         if not path.is_file():
             raise fail(f"--golden {path}: not a file")

@@ -130,6 +130,8 @@ def test_validate_dataset_passes_clean_and_fails_on_a_golden_leak(
     version = publish_snapshot(rmops_home, small_pairs)
     clean = run("validate-dataset", version)
     assert clean.exit_code == 0 and "expectations passed on 60 rows" in clean.stdout
+    latest = run("validate-dataset", "latest")  # as datasets show and train take it
+    assert latest.exit_code == 0 and latest.stdout == clean.stdout
     leak = tmp_path / "leak-golden.jsonl"
     row = small_pairs.iloc[0]
     pair = {"prompt": row.prompt, "chosen": "a", "rejected": "b"}
