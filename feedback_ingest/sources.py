@@ -141,7 +141,8 @@ class LandingFolderSource:
                     if offset == 0 and handle.read(len(_BOM)) == _BOM:
                         offset = len(_BOM)  # not part of the first event (RFC 8259, 8.1)
                     handle.seek(offset)  # gzip seeks forward by decompressing: bounded memory
-                    lines = LineReader(handle, self.max_line_bytes, take_last=self._last(path))
+                    last = self._last(path, state["identity"][path.name])
+                    lines = LineReader(handle, self.max_line_bytes, take_last=last)
                     while True:
                         room = max(1, self.max_batch_bytes - batch.nbytes)
                         chunk, sizes = lines.read(batch_size - len(batch), room)
@@ -164,7 +165,10 @@ class LandingFolderSource:
 
     def _start(self, path: Path, state: dict) -> int | None:
         """Where to start reading `path` (None: skip it), its identity recorded in `state`."""
-        name, identity = path.name, _identity(path)
+        try:
+            name, identity = path.name, _identity(path)
+        except FileNotFoundError:  # removed since the folder was listed: nothing to read
+            return None
         known = state.setdefault("identity", {}).get(name)
         state["identity"][name] = identity
         unreadable = state.get("unreadable", {})
@@ -181,12 +185,12 @@ class LandingFolderSource:
             unreadable.pop(name)
         return state["files"].get(name, 0)
 
-    def _last(self, path: Path):
+    def _last(self, path: Path, identity: dict):
         """Whether a last line without a newline is taken: always in a `.gz` (complete once
         readable), in a `.jsonl` once it decodes or the file has been left alone a while."""
         if path.name.endswith(".gz"):
             return None
-        settled = time.time() - path.stat().st_mtime >= self.partial_line_wait_s
+        settled = time.time() - identity["mtime_ns"] / 1e9 >= self.partial_line_wait_s
         return lambda line: settled or _decodes(line)
 
     @staticmethod

@@ -229,3 +229,20 @@ def test_two_ingests_at_once_read_each_event_once(tmp_path, monkeypatch):
         thread.join(30)
     assert sorted(r.read for r in reports) == [0, 50], reports
     assert _stored(config) == 50
+
+
+def test_a_file_removed_while_the_folder_is_read_is_skipped(tmp_path, monkeypatch):
+    from feedback_ingest.sources import LandingFolderSource
+
+    config = IngestConfig(home=tmp_path)
+    write_jsonl(config.incoming_dir / "a.jsonl", _ids(0, 2))
+    gone = write_jsonl(config.incoming_dir / "b.jsonl", _ids(2, 2))
+    listed = LandingFolderSource.files
+
+    def list_then_remove(self):
+        paths = listed(self)
+        gone.unlink()  # a producer's clean-up between the listing and the read
+        return paths
+
+    monkeypatch.setattr(LandingFolderSource, "files", list_then_remove)
+    assert _counts(ingest_feedback(config)) == (2, 2, 0, 0)
