@@ -48,6 +48,7 @@ class IngestReport:
     lanes: dict[str, int] = field(default_factory=dict)  # events judged by each validation path
     reread_files: list[str] = field(default_factory=list)  # replaced under their name: re-read
     waiting_bytes: dict[str, int] = field(default_factory=dict)  # unfinished last lines, per file
+    ignored_files: list[str] = field(default_factory=list)  # not read: other suffix, a folder
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -164,6 +165,10 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     report.lanes = dict(sorted(lanes.items()))
     report.reread_files = list(getattr(source, "reread", []))
     report.waiting_bytes = dict(getattr(source, "waiting", {}))
+    ignored = list(getattr(source, "ignored", []))
+    report.ignored_files = ignored[:50] + (
+        [f"... {len(ignored) - 50} more"] if len(ignored) > 50 else []
+    )
     report.stage_seconds = clock.rounded()
     report.seconds = round(time.perf_counter() - started, 4)
     return report

@@ -82,17 +82,22 @@ class LandingFolderSource:
         self.key = f"landing:{self.folder.resolve()}"
         self.reread: list[str] = []  # files of the last run read again from their start
         self.waiting: dict[str, int] = {}  # files whose unfinished last line was left unread
+        self.ignored: list[str] = []  # entries of the folder that are not read (see files)
 
     def files(self) -> list[Path]:
+        """The files to read, in name order; `ignored` names the other entries (a subfolder,
+        another suffix such as `.JSONL`, a broken link), so that none is skipped unseen."""
+        read, self.ignored = [], []
         if not self.folder.is_dir():
-            return []
-        # Hidden files are skipped, as Spark and Hive do: a copy in progress under a dot name
-        # (".events.jsonl") must not be read before its rename.
-        return sorted(
-            p
-            for p in self.folder.iterdir()
-            if p.is_file() and p.name.endswith(FILE_SUFFIXES) and not p.name.startswith(".")
-        )
+            return read
+        for path in sorted(self.folder.iterdir()):
+            if path.name.startswith("."):
+                continue  # hidden, as Spark and Hive skip them: a copy in progress
+            if path.is_file() and path.name.endswith(FILE_SUFFIXES):
+                read.append(path)
+            else:
+                self.ignored.append(path.name)
+        return read
 
     @classmethod
     def for_config(cls, config: Any) -> LandingFolderSource:

@@ -101,12 +101,23 @@ def ingest(
     if len(snapshot.versions) > 1:  # a backlog past max_build_events
         state = f"new versions {', '.join(snapshot.versions[:-1])} and"
     text = (
-        f"read {report.read}: accepted {report.accepted}, duplicate {report.duplicate}, "
+        _file_notes(report)
+        + f"read {report.read}: accepted {report.accepted}, duplicate {report.duplicate}, "
         f"quarantined {report.quarantined} {report.quarantine_reasons or ''}\n"
         f"{state} {snapshot.version}: {snapshot.counts.get('total', 0)} pairs "
         f"(train {snapshot.counts.get('train', 0)}, val {snapshot.counts.get('val', 0)})"
     )
     emit(result, as_json, text)
+
+
+def _file_notes(report) -> str:
+    """Landing files read again, left waiting, or not read: one line each, when any."""
+    notes = (
+        ("read again (replaced under their name)", report.reread_files),
+        ("waiting for a last line's newline", list(report.waiting_bytes)),
+        ("not read (not .jsonl, .jsonl.gz or .parquet)", report.ignored_files),
+    )
+    return "".join(f"{what}: {', '.join(names)}\n" for what, names in notes if names)
 
 
 def simulate(

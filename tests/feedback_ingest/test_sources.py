@@ -246,3 +246,16 @@ def test_a_file_removed_while_the_folder_is_read_is_skipped(tmp_path, monkeypatc
 
     monkeypatch.setattr(LandingFolderSource, "files", list_then_remove)
     assert _counts(ingest_feedback(config)) == (2, 2, 0, 0)
+
+
+def test_what_the_folder_holds_but_does_not_read_is_named(tmp_path):
+    """A subfolder, another suffix (.JSONL) and a broken link were skipped without a word."""
+    config = IngestConfig(home=tmp_path)
+    write_jsonl(config.incoming_dir / "a.jsonl", _ids(0, 1))
+    write_jsonl(config.incoming_dir / "UPPER.JSONL", _ids(1, 1))
+    write_jsonl(config.incoming_dir / "day1" / "b.jsonl", _ids(2, 1))
+    (config.incoming_dir / "broken.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    write_jsonl(config.incoming_dir / ".c.jsonl", _ids(3, 1))  # hidden: a copy in progress
+    report = ingest_feedback(config)
+    assert _counts(report) == (1, 1, 0, 0)
+    assert report.ignored_files == ["UPPER.JSONL", "broken.jsonl", "day1"]

@@ -195,3 +195,11 @@ def test_out_of_range_options_and_a_broken_home_are_one_clear_error(rmops_home, 
     monkeypatch.setenv("RMOPS_HOME", str(a_file))
     result = runner.invoke(app, ["simulate", "--events", "3"])
     assert result.exit_code == 2 and "is a file; point it at a folder" in result.stderr
+
+
+def test_ingest_names_the_landing_files_it_does_not_read(rmops_home):
+    incoming = rmops_home / "feedback" / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "events.JSONL").write_text("{}\n")
+    text = runner.invoke(app, ["ingest"]).stdout
+    assert "not read (not .jsonl, .jsonl.gz or .parquet): events.JSONL" in text
