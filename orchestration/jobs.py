@@ -38,7 +38,7 @@ def score_with_champion(
 
     summary = score_with_handoff(
         config.handoff_path,
-        mlflow_registry.tracking_uri,
+        mlflow_registry.registry_config().tracking_uri,  # without credentials
         rmops_home.ingest_config(),
         config.sample,
     )

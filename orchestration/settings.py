@@ -22,7 +22,9 @@ def mlflow_tracking_uri(home: Path | None = None) -> str:
     """`MLFLOW_TRACKING_URI`, else a SQLite store inside the home directory."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
-        return uri
+        from rm_pipeline.tracking import without_credentials
+
+        return without_credentials(uri)  # user:password@ go to MLflow's own variables
     return f"sqlite:///{(home or rmops_home()) / 'mlflow.db'}"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import platform
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -52,6 +53,8 @@ class RegistryConfig:
     def __post_init__(self) -> None:
         if not self.tracking_uri or not str(self.tracking_uri).strip():
             raise ValueError("RegistryConfig.tracking_uri: must be a non-empty MLflow URI")
+        for name in ("tracking_uri", "registry_uri"):  # frozen: set through object
+            object.__setattr__(self, name, without_credentials(getattr(self, name)))
         if not self.model_name or "/" in self.model_name or "@" in self.model_name:
             raise ValueError(
                 f"RegistryConfig.model_name: {self.model_name!r} must be non-empty, "
@@ -62,6 +65,23 @@ class RegistryConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def without_credentials(uri: str | None) -> str | None:
+    """An http(s) tracking URI without its `user:password@`, which go to MLflow's own
+    MLFLOW_TRACKING_USERNAME / _PASSWORD (unless set): a URI is printed in error messages and
+    run logs, a variable is not."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if not uri or not uri.startswith(("http://", "https://")):
+        return uri
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username or ""))
+    if parts.password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def sqlite_db_path(uri: str) -> Path | None:

@@ -4,6 +4,7 @@ evaluation and its artifacts, run status."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -154,3 +155,24 @@ def test_real_training_run_tracked_end_to_end(cfg, tiny_backbone_dir, tmp_path):
     assert version.tags["reward_std"] == repr(float(result.card.reward_std))
     assert version.tags["base_model"] == result.card.base_model
     assert client.get_run(run.run_id).data.tags["gate_verdict"] == "passed"
+
+
+def test_credentials_in_a_server_uri_go_to_mlflows_variables_not_into_errors(monkeypatch):
+    """A helper found `http://user:password@host` printed in a failed step's error (the event
+    log). The URI keeps the host; MLflow reads the credentials from its own variables."""
+    from mlflow.exceptions import MlflowException
+
+    from rm_pipeline.registry import list_models
+
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(name, "")  # recorded, so that what the code sets is undone after
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    config = RegistryConfig(tracking_uri="http://ml-user:S3cr%40t@127.0.0.1:9/base")
+    assert config.tracking_uri == "http://127.0.0.1:9/base"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "ml-user"
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "S3cr@t"
+    with pytest.raises(MlflowException) as refused:  # nothing listens on port 9
+        list_models(config)
+    assert "S3cr" not in str(refused.value) and "127.0.0.1:9" in str(refused.value)
+    assert RegistryConfig(tracking_uri="sqlite:///x.db").tracking_uri == "sqlite:///x.db"
