@@ -186,7 +186,8 @@ def promote(
             raise PromotionRefused(
                 "stale_champion",
                 f"expected champion {expected_champion or 'none'} but it is {current or 'none'}: "
-                "another promotion happened meanwhile; re-read the registry and retry",
+                "the champion changed since it was read (or the expectation is wrong); re-read "
+                "the registry and retry",
             )
         if current is not None:
             client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)

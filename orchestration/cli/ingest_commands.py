@@ -107,6 +107,8 @@ def ingest(
         f"{state} {snapshot.version}: {snapshot.counts.get('total', 0)} pairs "
         f"(train {snapshot.counts.get('train', 0)}, val {snapshot.counts.get('val', 0)})"
     )
+    if snapshot.version is None:  # nothing landed yet
+        text = text.rsplit("\n", 1)[0] + "\nno dataset version yet"
     emit(result, as_json, text)
 
 
@@ -201,6 +203,9 @@ def quarantine(
     config = _config()
     store = Quarantine(config.quarantine_dir)
     summary = store.summary(reason, limit)
+    if reason is not None and reason not in summary["by_reason"]:
+        known = ", ".join(summary["by_reason"]) or "none yet"
+        raise fail(f"--reason {reason}: no quarantined event has it (reasons: {known})")
     if export is not None:
         if export.is_dir() or not export.parent.is_dir():
             raise fail(f"--export {export}: name a file in an existing folder")

@@ -203,3 +203,10 @@ def test_ingest_names_the_landing_files_it_does_not_read(rmops_home):
     (incoming / "events.JSONL").write_text("{}\n")
     text = runner.invoke(app, ["ingest"]).stdout
     assert "not read (not .jsonl, .jsonl.gz or .parquet): events.JSONL" in text
+
+
+def test_an_empty_home_and_an_unknown_reason_say_so(rmops_home):
+    text = runner.invoke(app, ["ingest"]).stdout
+    assert text.endswith("no dataset version yet\n") and "None" not in text
+    result = runner.invoke(app, ["quarantine", "--reason", "nope"])
+    assert result.exit_code == 2 and "--reason nope: no quarantined event has it" in result.stderr
