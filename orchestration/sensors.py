@@ -111,6 +111,8 @@ def dead_run_sensor(context: dg.SensorEvaluationContext):
     cannot check; launchers that can (k8s) have `run_monitoring` for this."""
     from dagster._core.launcher import DefaultRunLauncher
 
+    from rm_pipeline.processes import process_alive
+
     instance = context.instance
     if not isinstance(instance.run_launcher, DefaultRunLauncher):
         return dg.SkipReason("run workers are not on this host: left to run_monitoring")
@@ -119,7 +121,7 @@ def dead_run_sensor(context: dg.SensorEvaluationContext):
     for record in started:
         run = record.dagster_run
         pid = _worker_pid(instance, run.run_id)
-        if pid is None or _alive(pid):
+        if pid is None or process_alive(pid):
             continue
         instance.report_run_failed(run, f"run worker process {pid} is gone (killed?)")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
@@ -131,25 +133,6 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     """The process that started the run (its RUN_START event's pid)."""
     starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
     return starts[-1].dagster_event.pid if starts and starts[-1].dagster_event else None
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
-    import os
-
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (not Linux): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
 
 @dg.run_failure_sensor(

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rm_pipeline.processes import process_alive
 from rm_pipeline.registry import current_champion
 from rm_pipeline.tracking import RegistryConfig, mlflow_client
 
@@ -215,20 +216,10 @@ def remove_orphaned_downloads(folder: Path) -> int:
     removed = 0
     for path in folder.glob(f"{DOWNLOAD_PREFIX}*"):
         match = re.match(rf"{DOWNLOAD_PREFIX}(\d+)-v", path.name)
-        if match and path.is_dir() and not _alive(int(match.group(1))):
+        if match and path.is_dir() and not process_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):  # gone, or a number no process can have
-        return False
-    except PermissionError:  # another user's process: alive
-        pass
-    return True
 
 
 def _exit_on_sigterm(signum, frame) -> None:
