@@ -177,8 +177,10 @@ def load_reward_model(
     registry_uri: str | None = None,
     device: str | None = None,
     dst_dir: Path | None = None,
+    **load_options: Any,
 ):
-    """A RewardScorer for `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/...` or a folder.
+    """A RewardScorer for `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/...` or a folder
+    (`load_options`, e.g. batch sizes, go to `RewardScorer.load`).
 
     Hashes in the card are verified, so a tampered or partial download is refused. With no
     `tracking_uri`, MLflow's own default (its `MLFLOW_TRACKING_URI`) applies.
@@ -187,12 +189,12 @@ def load_reward_model(
 
     if dst_dir is not None or not str(uri_or_folder).startswith(("models:", "runs:")):
         folder = resolve_model_folder(uri_or_folder, tracking_uri, registry_uri, dst_dir)
-        return RewardScorer.load(folder, device=device)
+        return RewardScorer.load(folder, device=device, **load_options)
     # A download only this call uses: removed once loaded (the weights are in memory by then),
     # not left in the temp folder at ~90 MB (MiniLM) per load.
     with tempfile.TemporaryDirectory(prefix="rmops-reward-model-") as tmp:
         folder = resolve_model_folder(uri_or_folder, tracking_uri, registry_uri, Path(tmp))
-        return RewardScorer.load(folder, device=device)
+        return RewardScorer.load(folder, device=device, **load_options)
 
 
 def best_of_n(scorer: Any, prompt: str, candidates: list[str]) -> tuple[int, list[float]]:

@@ -104,7 +104,7 @@ def train(
 def _load_scorer(model: str, batch_size: int | None = None, max_batch_tokens: int | None = None):
     from orchestration.cli.common import registry_errors
     from orchestration.settings import mlflow_tracking_uri
-    from rm_pipeline.handoff import resolve_model_folder
+    from rm_pipeline.handoff import load_reward_model
     from rm_pipeline.scoring import RewardScorer
 
     for name, value in (("--batch-size", batch_size), ("--batch-tokens", max_batch_tokens)):
@@ -114,9 +114,8 @@ def _load_scorer(model: str, batch_size: int | None = None, max_batch_tokens: in
     try:
         if not model.startswith(("models:/", "runs:/")):
             return RewardScorer.load(Path(model), **sizes)
-        with registry_errors(), tempfile.TemporaryDirectory(prefix="rmops-reward-model-") as tmp:
-            folder = resolve_model_folder(model, mlflow_tracking_uri(), None, Path(tmp))
-            return RewardScorer.load(folder, **sizes)  # loaded: the download may go
+        with registry_errors():  # the download goes once loaded
+            return load_reward_model(model, tracking_uri=mlflow_tracking_uri(), **sizes)
     except (FileNotFoundError, ValueError) as exc:
         raise fail(f"--model: {exc}") from None
 
