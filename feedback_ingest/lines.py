@@ -38,7 +38,7 @@ class LineReader:
             raise ValueError(f"line_cap and block_bytes must be >= 1: {line_cap}, {block_bytes}")
         self._handle, self._cap, self._block = handle, line_cap, block_bytes
         self._take_last = take_last
-        self.held_bytes = 0  # a last line without a newline, left unread (see take_last)
+        self.waiting_bytes = 0  # a last line without a newline, left unread (see take_last)
         self._error: BaseException | None = None
         self._lines: list[bytes] = []  # complete lines of the last block, not yet taken
         self._sizes: list[int] = []
@@ -87,7 +87,7 @@ class LineReader:
                 if self._head_size and (self._take_last is None or self._take_last(self._head)):
                     self._lines, self._sizes = [self._head], [self._head_size]
                 else:
-                    self.held_bytes = self._head_size
+                    self.waiting_bytes = self._head_size
                 break
             parts = data.split(b"\n")
             rest = parts.pop()  # after the last newline: the start of the next line

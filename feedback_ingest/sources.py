@@ -158,11 +158,11 @@ class LandingFolderSource:
                         if self._full(batch, batch_size):
                             yield batch, copy.deepcopy(state)
                             batch = RawBatch()
-                    if lines.held_bytes:
-                        self.waiting[path.name] = lines.held_bytes
+                    if lines.waiting_bytes:
+                        self.waiting[path.name] = lines.waiting_bytes
             except (EOFError, OSError, zlib.error) as exc:
                 # A truncated or corrupt file: what was read counts; the unreadable rest is
-                # quarantined once (as one record naming the file) and the file is not retried.
+                # quarantined once (as one record naming the file), retried once it changes.
                 batch.add_record(_unreadable(path, offset, exc))
                 state.setdefault("unreadable", {})[path.name] = offset
         if len(batch):
@@ -182,10 +182,10 @@ class LandingFolderSource:
             state["files"].pop(name)
             unreadable.pop(name, None)
         elif name in unreadable:
-            if known is None or (known["size"], known["mtime_ns"]) == (
-                identity["size"],
-                identity["mtime_ns"],
-            ):
+            changed = known is not None and any(
+                known[k] != identity[k] for k in ("size", "mtime_ns")
+            )
+            if not changed:
                 return None  # quarantined once; retried only when the file changes
             unreadable.pop(name)
         return state["files"].get(name, 0)
