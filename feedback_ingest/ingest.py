@@ -47,6 +47,7 @@ class IngestReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # read, validate, commit
     lanes: dict[str, int] = field(default_factory=dict)  # events judged by each validation path
     reread_files: list[str] = field(default_factory=list)  # replaced under their name: re-read
+    renamed_files: dict[str, str] = field(default_factory=dict)  # new -> old name: read on
     waiting_bytes: dict[str, int] = field(default_factory=dict)  # unfinished last lines, per file
     ignored_files: list[str] = field(default_factory=list)  # not read: other suffix, a folder
 
@@ -164,6 +165,7 @@ def ingest_feedback(config: IngestConfig, source: Source | None = None) -> Inges
     report.by_type = dict(sorted(by_type.items()))
     report.lanes = dict(sorted(lanes.items()))
     report.reread_files = list(getattr(source, "reread", []))
+    report.renamed_files = dict(getattr(source, "renamed", {}))
     report.waiting_bytes = dict(getattr(source, "waiting", {}))
     ignored = list(getattr(source, "ignored", []))
     report.ignored_files = ignored[:50] + (

@@ -61,7 +61,9 @@ class LandingFolderSource:
     Cursor: per file, the consumed (decompressed) byte offset or Parquet row count, and the
     file's identity (inode, size, hash of its first bytes). A file replaced under the same name
     (rewritten, truncated, rotated) is read again from its start: its events already ingested
-    count as duplicates, its new ones are not skipped. `.jsonl` files may grow by appending
+    count as duplicates, its new ones are not skipped. A file renamed in the folder (the same
+    inode and first bytes under a new name, as a writer that rotates `current.jsonl` to a dated
+    name does) is read on from where its old name stopped. `.jsonl` files may grow by appending
     lines; a last line without a newline is left for a later run while the file changed in the
     last `partial_line_wait_s` seconds, unless it already decodes as JSON. A `.jsonl.gz` or
     `.parquet` that could not be read is retried once it changes (a copy that was still being
@@ -81,6 +83,7 @@ class LandingFolderSource:
         self.partial_line_wait_s = partial_line_wait_s
         self.key = f"landing:{self.folder.resolve()}"
         self.reread: list[str] = []  # files of the last run read again from their start
+        self.renamed: dict[str, str] = {}  # new name -> old name of files read on after a rename
         self.waiting: dict[str, int] = {}  # files whose unfinished last line was left unread
         self.ignored: list[str] = []  # entries of the folder that are not read (see files)
 
@@ -120,10 +123,11 @@ class LandingFolderSource:
     def raw_batches(self, cursor: Any, batch_size: int) -> Iterator[tuple[RawBatch, Any]]:
         """Like `batches`, as `RawBatch`es: lines are read in chunks, not one by one."""
         state = copy.deepcopy(cursor) if cursor else {"files": {}}
-        self.reread, self.waiting = [], {}
+        self.reread, self.waiting, self.renamed = [], {}, {}
+        moves = _Moves(state)
         batch = RawBatch()
         for path in self.files():
-            offset = self._start(path, state)
+            offset = self._start(path, state, moves)
             if offset is None:
                 continue
             if path.name.endswith(".parquet"):
@@ -168,13 +172,16 @@ class LandingFolderSource:
         if len(batch):
             yield batch, copy.deepcopy(state)
 
-    def _start(self, path: Path, state: dict) -> int | None:
+    def _start(self, path: Path, state: dict, moves: _Moves) -> int | None:
         """Where to start reading `path` (None: skip it), its identity recorded in `state`."""
         try:
             name, identity = path.name, _identity(path)
         except FileNotFoundError:  # removed since the folder was listed: nothing to read
             return None
         known = state.setdefault("identity", {}).get(name)
+        if known is None and (old := moves.old_name(path, identity)) is not None:
+            self.renamed[name] = old
+            known = moves.take(old, name, state, self.folder)
         state["identity"][name] = identity
         unreadable = state.get("unreadable", {})
         if known is not None and name in state["files"] and _replaced(known, identity, path):
@@ -216,6 +223,43 @@ class LandingFolderSource:
                 for i, item in enumerate(batch.to_pylist()[skip:], start=row + skip):
                     yield row_to_record(item, f"{path.name}#{i}"), i + 1
                 row += batch.num_rows
+
+
+class _Moves:
+    """The files a cursor knew, by inode, as the run began: a new name whose file is one of
+    them, unchanged but for appended bytes, is that file renamed."""
+
+    def __init__(self, state: dict) -> None:
+        self.origin = copy.deepcopy(state)
+        self.by_ino: dict[int, list[str]] = {}
+        for name, known in state.get("identity", {}).items():
+            if name in state["files"]:
+                self.by_ino.setdefault(known["ino"], []).append(name)
+
+    def old_name(self, path: Path, identity: dict) -> str | None:
+        """The name under which the cursor read `path` before, if any."""
+        for old in self.by_ino.get(identity["ino"], []):
+            known = self.origin["identity"][old]
+            same_kind = old != path.name and _kind(old) == _kind(path.name)
+            if same_kind and not _replaced(known, identity, path):
+                return old
+        return None
+
+    def take(self, old: str, new: str, state: dict, folder: Path) -> dict:
+        """Carry `old`'s offset (and unreadable mark) over to `new` in `state`, forgetting
+        `old` once no file has its name; the identity `old` had, for `new`."""
+        state["files"][new] = self.origin["files"][old]
+        unreadable = state.setdefault("unreadable", {})
+        if old in self.origin.get("unreadable", {}):
+            unreadable[new] = self.origin["unreadable"][old]
+        if not (folder / old).exists():
+            for entries in (state["files"], state["identity"], unreadable):
+                entries.pop(old, None)
+        return self.origin["identity"][old]
+
+
+def _kind(name: str) -> str:
+    return next(suffix for suffix in FILE_SUFFIXES[::-1] if name.endswith(suffix))
 
 
 def _decodes(line: bytes) -> bool:

@@ -48,9 +48,10 @@ def feedback_events(
             "stage_seconds": dict(report.stage_seconds),  # where the run's time went
             "validation_lanes": dict(report.lanes),  # accepted by the native and batched
             # lanes, and records judged line by line (the slow path: table rows, rejects)
-            # files of the landing folder read again (replaced under their name), left waiting
-            # for a last line's newline, or not read at all (another suffix, a subfolder)
+            # files of the landing folder read again (replaced under their name), read on
+            # after a rename, left waiting for a last line's newline, or not read at all
             "reread_files": ", ".join(report.reread_files) or "none",
+            "renamed_files": dict(report.renamed_files),
             "waiting_bytes": dict(report.waiting_bytes),
             "ignored_files": ", ".join(report.ignored_files) or "none",
         },

@@ -116,6 +116,7 @@ def _file_notes(report) -> str:
     """Landing files read again, left waiting, or not read: one line each, when any."""
     notes = (
         ("read again (replaced under their name)", report.reread_files),
+        ("read on after a rename", [f"{a} -> {b}" for b, a in report.renamed_files.items()]),
         ("waiting for a last line's newline", list(report.waiting_bytes)),
         ("not read (not .jsonl, .jsonl.gz or .parquet)", report.ignored_files),
     )

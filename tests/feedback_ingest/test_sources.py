@@ -50,11 +50,44 @@ def test_a_rotated_file_and_its_successor_lose_nothing(tmp_path):
     config = IngestConfig(home=tmp_path)
     path = write_jsonl(config.incoming_dir / "events.jsonl", _ids(0, 5))
     ingest_feedback(config)
+    write_jsonl(path, _ids(5, 2), append=True)  # written after the ingest, before the rotation
     os.rename(path, config.incoming_dir / "events-day1.jsonl")
-    write_jsonl(path, _ids(5, 7))
+    write_jsonl(path, _ids(7, 7))
     report = ingest_feedback(config)
-    assert _counts(report) == (12, 7, 5, 0), report
-    assert _stored(config) == 12
+    assert _counts(report) == (9, 9, 0, 0), report  # the rotated file read on, not again
+    assert report.renamed_files == {"events-day1.jsonl": "events.jsonl"}
+    assert report.reread_files == ["events.jsonl"]  # a new file under the old name
+    assert _stored(config) == 14
+
+
+def test_a_renamed_file_is_read_on_whatever_the_names_order(tmp_path):
+    """The new file under the old name may be listed before the renamed one; a bad line
+    quarantined once is not quarantined again under the new name."""
+    config = IngestConfig(home=tmp_path)
+    path = write_jsonl(config.incoming_dir / "a.jsonl", [*_ids(0, 3), b"{cut"])
+    assert _counts(ingest_feedback(config)) == (4, 3, 0, 1)
+    os.rename(path, config.incoming_dir / "z-old.jsonl")
+    write_jsonl(path, _ids(10, 2))
+    report = ingest_feedback(config)
+    assert _counts(report) == (2, 2, 0, 0), report
+    assert report.renamed_files == {"z-old.jsonl": "a.jsonl"}
+    os.rename(config.incoming_dir / "z-old.jsonl", config.incoming_dir / "b.jsonl")
+    write_jsonl(config.incoming_dir / "b.jsonl", _ids(20, 1), append=True)
+    report = ingest_feedback(config)
+    assert _counts(report) == (1, 1, 0, 0) and report.renamed_files == {"b.jsonl": "z-old.jsonl"}
+    with IngestState(config.state_dir) as state:
+        cursor = state.cursor(f"landing:{config.incoming_dir.resolve()}")
+    assert sorted(cursor["files"]) == ["a.jsonl", "b.jsonl"]  # a name no file has is forgotten
+
+
+def test_a_copy_is_not_a_rename(tmp_path):
+    """Another file with the same bytes (a copy: another inode) is read, its events duplicates."""
+    config = IngestConfig(home=tmp_path)
+    path = write_jsonl(config.incoming_dir / "a.jsonl", _ids(0, 3))
+    ingest_feedback(config)
+    (config.incoming_dir / "copy.jsonl").write_bytes(path.read_bytes())
+    report = ingest_feedback(config)
+    assert _counts(report) == (3, 0, 3, 0) and report.renamed_files == {}
 
 
 def test_a_parquet_file_replaced_under_its_name_is_read_again(tmp_path):

@@ -203,6 +203,11 @@ def test_ingest_names_the_landing_files_it_does_not_read(rmops_home):
     (incoming / "events.JSONL").write_text("{}\n")
     text = runner.invoke(app, ["ingest"]).stdout
     assert "not read (not .jsonl, .jsonl.gz or .parquet): events.JSONL" in text
+    (incoming / "events.jsonl").write_text("{}\n")
+    runner.invoke(app, ["ingest"])
+    (incoming / "events.jsonl").rename(incoming / "events-1.jsonl")
+    text = runner.invoke(app, ["ingest"]).stdout
+    assert "read on after a rename: events.jsonl -> events-1.jsonl" in text
 
 
 def test_an_empty_home_and_an_unknown_reason_say_so(rmops_home):
