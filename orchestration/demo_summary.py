@@ -53,7 +53,14 @@ def summarize(home: Path, instance: dg.DagsterInstance, resources: dict, log) ->
     drift = [
         {
             k: m.get(k)
-            for k in ("drift_detected", "score_reward", "mean_reward_shift", "report", "skipped")
+            for k in (
+                "drift_detected",
+                "score_reward",
+                "method_reward",
+                "mean_reward_shift",
+                "report",
+                "skipped",
+            )
         }
         for m in _materializations(instance, "reward_drift_report")
     ]
@@ -112,7 +119,8 @@ def summary_text(summary: dict[str, Any]) -> str:
             lines.append(f"drift check {i}: skipped ({d['skipped']})")
         else:
             lines.append(f"drift check {i}: {'DRIFT' if d['drift_detected'] else 'no drift'}, "
-                         f"reward wasserstein {d.get('score_reward', float('nan')):.3f}, "
+                         f"reward {d.get('method_reward') or 'score'} "
+                         f"{d.get('score_reward', float('nan')):.3g}, "
                          f"mean shift {d.get('mean_reward_shift', 0.0):+.3f}")  # fmt: skip
     lines.append(
         f"alerts sent: {len(summary['alerts'])} " + ", ".join(a["title"] for a in summary["alerts"])

@@ -63,7 +63,11 @@ def reward_drift_sensor(
     episodes = DriftEpisodes(rmops_home.drift_state_path)
     if not episodes.observe(drifted):
         return dg.SkipReason("drifting, already alerted" if drifted else "no drift")
-    fields = {k: metadata[k].value for k in ("mean_reward_shift", "score_reward") if k in metadata}
+    fields = {
+        k: metadata[k].value
+        for k in ("mean_reward_shift", "method_reward", "score_reward")
+        if k in metadata
+    }
     fields["report"] = metadata["report"].value if "report" in metadata else "-"
     alert = Alert(
         title="Reward drift detected",

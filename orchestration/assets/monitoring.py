@@ -50,6 +50,7 @@ def reward_drift_report(
         "report": dg.MetadataValue.path(result.report_path or ""),
     }
     metadata.update({f"score_{n}": float(c["score"]) for n, c in result.columns.items()})
+    metadata.update({f"method_{n}": str(c["method"]) for n, c in result.columns.items()})
     check = dg.AssetCheckResult(
         passed=not result.drift_detected,
         severity=dg.AssetCheckSeverity.WARN,

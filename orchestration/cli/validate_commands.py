@@ -148,8 +148,12 @@ def drift(
     reference: Annotated[str, typer.Option(help="Reference JSONL/Parquet/CSV or version.")],
     current: Annotated[str, typer.Option(help="Current JSONL/Parquet/CSV or version.")],
     output_dir: Annotated[Path | None, typer.Option(help="Where the HTML report goes.")] = None,
-    method: Annotated[str | None, typer.Option(help="Evidently drift method.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Drift threshold.")] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Evidently drift method (default auto: by sample size).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Drift threshold (needs --method; default its own).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the model's rewards on current responses with those on the reference."""
