@@ -75,8 +75,7 @@ def reward_drift_sensor(
         severity="warning",
         fields=fields,
     )
-    if any(o.delivered for o in alert_sinks.send(alert)):
-        episodes.mark_alerted()
+    episodes.deliver(alert, alert_sinks.sinks())
     episode = episodes.state["episodes"]
     return dg.RunRequest(run_key=f"drift-episode-{episode}", tags={"rmops/trigger": "reward_drift"})
 

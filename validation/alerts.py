@@ -8,10 +8,12 @@ it never appears in logs, reprs or error texts.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -116,6 +118,13 @@ class WebhookSink:
     ):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError("WebhookSink.url: must be an http(s) URL")  # never echo the URL
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("WebhookSink.url: not a valid URL") from None
+        if not parts.hostname or "@" in parts.netloc:
+            raise ValueError("WebhookSink.url: needs a host and no user:password@ part")
         if retries < 0 or timeout_s <= 0 or backoff_s < 0:
             raise ValueError("WebhookSink: timeout_s > 0, retries >= 0 and backoff_s >= 0")
         self._url = url
@@ -141,6 +150,10 @@ class WebhookSink:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return False, True, f"{type(exc).__name__} ({type(reason).__name__})"
+        except http.client.HTTPException as exc:  # a garbled or cut answer: try again
+            return False, True, type(exc).__name__
+        except ValueError as exc:  # a URL urllib refuses; its text may hold the URL
+            return False, False, type(exc).__name__
 
     def send(self, alert: Alert) -> SinkOutcome:
         body = json.dumps({"text": alert.slack_text()}).encode("utf-8")
@@ -157,11 +170,15 @@ class WebhookSink:
         return SinkOutcome(self.name, False, attempts, error)
 
 
+def sink_name(sink: AlertSink) -> str:
+    return getattr(sink, "name", type(sink).__name__)
+
+
 def send_alert(alert: Alert, sinks: Iterable[AlertSink]) -> list[SinkOutcome]:
     """Send to every sink; one failing sink never stops the others."""
     outcomes = []
     for sink in sinks:
-        name = getattr(sink, "name", type(sink).__name__)
+        name = sink_name(sink)
         try:
             outcomes.append(sink.send(alert))
         except Exception as exc:  # a sink bug must not hide the alert from the other sinks
@@ -179,12 +196,16 @@ class DriftEpisodes:
 
     def _load(self) -> dict[str, Any]:
         fresh = {"active": False, "alerted": False, "started_at": None, "episodes": 0}
+        fresh["delivered_to"] = []  # sinks this episode's alert reached
         if not self.path.is_file():
             return fresh
         try:
-            return {**fresh, **json.loads(self.path.read_text())}
+            loaded = json.loads(self.path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{self.path}: drift episode state is not valid JSON") from exc
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{self.path}: drift episode state is not a JSON object")
+        return {**fresh, **loaded}
 
     def _save(self) -> None:
         atomic_write_text(self.path, json.dumps(self.state, sort_keys=True))
@@ -192,18 +213,26 @@ class DriftEpisodes:
     def observe(self, drift_detected: bool, at: str | None = None) -> bool:
         """Record a check; True when an alert is due (a new episode not yet alerted)."""
         if drift_detected and not self.state["active"]:
-            self.state.update(active=True, alerted=False, started_at=at or _now())
+            self.state.update(active=True, alerted=False, started_at=at or _now(), delivered_to=[])
             self.state["episodes"] += 1
         elif not drift_detected:  # a quiet check ends the episode and re-arms the alert
-            self.state.update(active=False, alerted=False, started_at=None)
+            self.state.update(active=False, alerted=False, started_at=None, delivered_to=[])
         self.state["last_checked_at"] = at or _now()
         self._save()
         return self.state["active"] and not self.state["alerted"]
 
-    def mark_alerted(self) -> None:
-        """The episode's alert reached at least one sink: do not repeat it."""
-        self.state["alerted"] = True
+    def deliver(self, alert: Alert, sinks: Iterable[AlertSink]) -> list[SinkOutcome]:
+        """Send the episode's alert to the sinks it has not reached yet. The episode counts as
+        alerted once every sink got it: a webhook that failed is tried again at the next
+        drifting check, while the log and the file do not get the alert twice."""
+        sinks = list(sinks)
+        done = set(self.state["delivered_to"])
+        outcomes = send_alert(alert, [s for s in sinks if sink_name(s) not in done])
+        done |= {o.sink for o in outcomes if o.delivered}
+        self.state["delivered_to"] = sorted(done)
+        self.state["alerted"] = all(sink_name(s) in done for s in sinks)
         self._save()
+        return outcomes
 
 
 def drift_alert(result: DriftResult, model: str | None = None) -> Alert:
@@ -232,7 +261,4 @@ def notify_drift(
         return []
     if not episodes.observe(result.drift_detected):
         return []
-    outcomes = send_alert(drift_alert(result, model), sinks)
-    if any(o.delivered for o in outcomes):  # otherwise the next drifting check retries
-        episodes.mark_alerted()
-    return outcomes
+    return episodes.deliver(drift_alert(result, model), sinks)

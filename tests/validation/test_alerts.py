@@ -37,6 +37,9 @@ class Hook:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 hook.requests.append((self.path, json.loads(body)))
                 status = hook.statuses.pop(0) if hook.statuses else 200
+                if status == "junk":  # not HTTP at all: the client reads a bad status line
+                    self.wfile.write(b"junk\r\n\r\n")
+                    return
                 self.send_response(status)
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -97,6 +100,16 @@ def test_webhook_gives_up_and_reports_errors_without_the_secret(caplog):
     assert SECRET not in str(bad.value)
 
 
+def test_a_garbled_answer_is_retried_and_a_bad_url_refused_without_the_secret():
+    with Hook(["junk", 200]) as hook:
+        outcome = WebhookSink(hook.url, retries=2, backoff_s=0).send(alert())
+    assert (outcome.delivered, outcome.attempts) == (True, 2) and len(hook.requests) == 2
+    for url in (f"https://user:{SECRET}@hooks.example.com/x", f"https://h:{SECRET}/x", "https://"):
+        with pytest.raises(ValueError, match="WebhookSink.url") as bad:
+            WebhookSink(url)
+        assert SECRET not in str(bad.value)
+
+
 def test_send_alert_reaches_log_and_jsonl_and_survives_a_broken_sink(tmp_path, caplog):
     class Broken:
         name = "broken"
@@ -149,3 +162,23 @@ def test_an_undelivered_alert_is_retried_on_the_next_drifting_check(tmp_path):
         third = notify_drift(drift(True), DriftEpisodes(state), [sink])
     assert [o[0].delivered for o in (first, second, third)] == [False, False, True]
     assert notify_drift(drift(True), DriftEpisodes(state), [sink]) == []
+
+
+def test_only_the_sinks_an_alert_missed_get_it_again(tmp_path):
+    """As the Dagster resource sends: log and file first, then the webhook. A webhook that
+    failed is retried at the next drifting check; the file does not get the alert twice."""
+    state, path = tmp_path / "state.json", tmp_path / "alerts.jsonl"
+    with Hook([500, 200]) as hook:
+        sinks = [LogSink(), JsonlSink(path), WebhookSink(hook.url, retries=0, backoff_s=0)]
+        sent = [notify_drift(drift(True), DriftEpisodes(state), sinks) for _ in range(3)]
+    assert [[(o.sink, o.delivered) for o in outcomes] for outcomes in sent] == [
+        [("log", True), ("jsonl", True), ("webhook", False)],
+        [("webhook", True)],
+        [],
+    ]
+    assert len(path.read_text().splitlines()) == 1 and len(hook.requests) == 2
+    notify_drift(drift(False), DriftEpisodes(state), sinks)  # the episode ends
+    assert len(notify_drift(drift(True), DriftEpisodes(state), sinks)) == 3  # a new one: all
+    (tmp_path / "list.json").write_text("[]")
+    with pytest.raises(ValueError, match="list.json: drift episode state is not a JSON object"):
+        DriftEpisodes(tmp_path / "list.json")
