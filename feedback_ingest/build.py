@@ -5,6 +5,11 @@ re-decided from their combined votes (majority direction, `n_votes`, `agreement`
 parent rows are carried over untouched, which keeps an incremental build cheap. A backlog of
 more than `max_build_events` new events (a backfill) is built as several versions in a row,
 each on the one before, so a build's memory is bounded by that setting, not by the backlog.
+
+A parent built with another golden set or `val_fraction` is not built on: its rows were split
+and excluded by the old settings (a prompt would straddle splits, a prompt that left the golden
+set would have lost its votes). The new version is then compiled from every accepted event, as
+a first build would be, and numbered after the parent; its manifest says why (`rebuilt`).
 """
 
 from __future__ import annotations
@@ -67,7 +72,8 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
         snap.remove_stale_temporaries(root)
         parent = snap.latest_version(root)
         manifest = snap.read_manifest(root, parent) if parent else None
-        watermark = manifest["source"]["accepted_part_seq"] if manifest else 0
+        rebuilt = _settings_changed(config, manifest) if manifest else None
+        watermark = manifest["source"]["accepted_part_seq"] if manifest and not rebuilt else 0
         with IngestState(config.state_dir) as state:
             event_parts = state.parts(watermark)
         if not event_parts:
@@ -80,15 +86,26 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
                 seconds=round(time.perf_counter() - started, 4),
             )
         reports = []
+        old = parts.pair_ids(root / parent) if rebuilt else None  # what is new is new to these
         for chunk in _chunks(event_parts, config.max_build_events):
-            reports.append(_build(config, parent, manifest, chunk))
+            base = None if rebuilt and not reports else parent
+            reports.append(_build(config, parent, base, chunk, rebuilt, old))
             parent = reports[-1].version
-            manifest = snap.read_manifest(root, parent)
     finally:
         lock.close()
     report = _combined(reports)
     report.seconds = round(time.perf_counter() - started, 4)
     return report
+
+
+def _settings_changed(config: IngestConfig, manifest: dict) -> str | None:
+    """Why the parent's rows cannot be built on with `config` (None: they can)."""
+    golden = golden_hash(config.golden_paths) if config.golden_paths else None
+    if manifest.get("golden", {}).get("hash") != golden:
+        return "golden set changed"
+    if manifest.get("config", {}).get("val_fraction") != config.val_fraction:
+        return f"val_fraction changed to {config.val_fraction}"
+    return None
 
 
 def _chunks(event_parts: list, max_events: int) -> list[list]:
@@ -128,9 +145,15 @@ def _combined(reports: list[SnapshotReport]) -> SnapshotReport:
 
 
 def _manifest(
-    config: IngestConfig, version: str, parent: str | None, counts: dict, event_parts: list
+    config: IngestConfig,
+    version: str,
+    parent: str | None,
+    counts: dict,
+    event_parts: list,
+    rebuilt: str | None,
 ) -> dict[str, Any]:
     return {
+        "rebuilt": rebuilt,  # why this version was compiled from every event, if it was
         "version": version,
         "parent": parent,
         "created_at": datetime.now(UTC).isoformat(),
@@ -149,10 +172,18 @@ def _manifest(
 
 
 def _build(
-    config: IngestConfig, parent: str | None, manifest: dict | None, event_parts: list
+    config: IngestConfig,
+    parent: str | None,
+    base: str | None,
+    event_parts: list,
+    rebuilt: str | None = None,
+    old_ids: pa.Array | None = None,
 ) -> SnapshotReport:
+    """Version parent + 1 from the votes of `event_parts` merged onto version `base` (the
+    parent, or None to compile them alone); `old_ids` are pairs not to count as new."""
     root = config.datasets_root
-    parent_dir = root / parent if parent else None
+    parent_dir = root / base if base else None
+    manifest = snap.read_manifest(root, base) if base else None
     clock = StageClock()
     with clock.stage("read"):
         events = read_parts([path for _, path, _ in event_parts], COMPILE_COLUMNS)
@@ -167,7 +198,9 @@ def _build(
         del events  # the votes hold copies of the texts they need: free the rest now
     with clock.stage("decide"):  # merge with the parent, hash, split, golden exclusion
         golden = golden_prompt_hashes(config.golden_paths) if config.golden_paths else set()
-        plans, undecided, counts = merge.merge_votes(parent_dir, votes, golden, config.val_fraction)
+        plans, undecided, counts = merge.merge_votes(
+            parent_dir, votes, golden, config.val_fraction, old_ids
+        )
         del votes
     counts.update(event_counts)
     previous = manifest["counts"] if manifest else {}
@@ -181,7 +214,8 @@ def _build(
             known = parts.materialise(plans, version, tmp, parent_hashes)
             merge.write_state(undecided, tmp / "state" / "undecided.parquet")
             merge.write_state(hist, tmp / "state" / "ratings.parquet")
-            new_manifest = _manifest(config, version, parent, counts, event_parts)
+            rebuilt = rebuilt if base is None else None
+            new_manifest = _manifest(config, version, parent, counts, event_parts, rebuilt)
             path = snap.publish(tmp, root, version, new_manifest, known)
         except BaseException:
             import shutil

@@ -107,9 +107,14 @@ def write_state(data: pa.Table | pd.DataFrame, path: Path) -> None:
 
 
 def merge_votes(
-    parent_dir: Path | None, votes: pa.Table, golden: set[str], val_fraction: float
+    parent_dir: Path | None,
+    votes: pa.Table,
+    golden: set[str],
+    val_fraction: float,
+    old_ids: pa.Array | None = None,
 ) -> tuple[dict[str, parts.SplitPlan], pa.Table, dict[str, int]]:
-    """(the new version's splits as parts, undecided votes, counts)."""
+    """(the new version's splits as parts, undecided votes, counts); `old_ids`: pairs of an
+    earlier version not to count as new (the re-decided parent rows never are)."""
     golden_arr = pa.array(sorted(golden), pa.string())
     # Hashing both directions of every vote only pays when there is a parent to look up.
     touched_ids = _touched_ids(votes) if parent_dir else pa.array([], pa.string())
@@ -136,6 +141,8 @@ def merge_votes(
         offset += rows
     plans = {split: parts.compact(plan) for split, plan in scan.plans.items()}
     known = scan.touched_rows["pair_id"]
+    if old_ids is not None:
+        known = pa.chunked_array([*known.chunks, *old_ids.cast(known.type).chunks], known.type)
     new_pairs = len(decided) - (
         pc.sum(pc.is_in(decided["pair_id"], value_set=known).cast(pa.int64())).as_py() or 0
     )
@@ -144,7 +151,8 @@ def merge_votes(
         "train": plans["train"].rows,
         "val": plans["val"].rows,
         "new_pairs": int(new_pairs),
-        "golden_excluded": int(is_golden_new.sum()) + scan.golden_rows,
+        # pairs (not ties) of golden prompts; parent rows only when the golden set grew
+        "golden_excluded": int((is_golden_new & (vl != vh)).sum()) + scan.golden_rows,
         "undecided": len(undecided),
         "parts": {split: len(p.linked) + len(p.written) for split, p in plans.items()},
     }

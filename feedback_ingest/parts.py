@@ -48,6 +48,16 @@ def read_split(version_dir: Path, split: str) -> pa.Table:
     return pa.concat_tables(tables) if tables else PAIR_SCHEMA.empty_table()
 
 
+def pair_ids(version_dir: Path) -> pa.ChunkedArray:
+    """The `pair_id` of every row of a version, both splits (only that column is read)."""
+    columns = [
+        pq.read_table(path, columns=["pair_id"])["pair_id"].cast(pa.string())
+        for split in SPLITS
+        for path in split_files(version_dir, split)
+    ]
+    return pa.chunked_array([c for column in columns for c in column.chunks], pa.string())
+
+
 def _read_part(path: Path) -> pa.Table:
     return pq.read_table(path, schema=PAIR_SCHEMA)
 

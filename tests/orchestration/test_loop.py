@@ -90,24 +90,35 @@ def _materialize_worse_candidate(defs, resources, backbone, instance):
     )  # fmt: skip
 
 
-def test_golden_leak_blocks_training(loop_home, loop_resources, small_backbone_dir):
-    """A golden file added after the snapshot, sharing its prompts: the GX check fails and
-    the blocking check stops training."""
-    from feedback_ingest.snapshots import load_split
-
+def test_a_dataset_failing_its_expectations_blocks_training(
+    loop_home, loop_resources, small_backbone_dir
+):
+    """A burst of tie events (an annotation tool that stopped recording choices) makes a
+    version whose tie share fails the GX check, and the blocking check stops training."""
     defs = build_definitions(loop_resources)
     with dg.instance_for_test() as instance:
         first = _materialize_feedback(defs, loop_resources, instance)
         assert first.success
-        train = load_split(loop_home / "datasets" / "preferences", "v000001", "train")
-        leak = train[["prompt", "chosen", "rejected"]].head(5).to_dict("records")
-        (loop_home / "golden" / "leaked-golden.jsonl").write_text(
-            "\n".join(json.dumps(x) for x in leak) + "\n"
+        ties = [
+            {
+                "event_id": f"tie-{i}",
+                "timestamp": "2026-06-01T00:00:00+00:00",
+                "type": "pairwise",
+                "prompt": f"Question {i}?",
+                "preference": {"tie": True},
+                "annotator": {"kind": "human"},
+                "responses": [{"id": "a", "text": "Yes."}, {"id": "b", "text": "No."}],
+            }
+            for i in range(100)
+        ]
+        (loop_home / "feedback" / "incoming" / "ties.jsonl").write_text(
+            "".join(json.dumps(t) + "\n" for t in ties)
         )
         result = _materialize(defs, loop_resources, tiny_run_config(small_backbone_dir), instance)
         assert not result.success
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert checks["preference_dataset_expectations"].passed is False
+        assert "tie" in checks["preference_dataset_expectations"].metadata["summary"].value
         materialized = {
             e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
         }
