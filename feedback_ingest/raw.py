@@ -48,13 +48,15 @@ class RawBatch:
         consumed, newline included); returns the end offset."""
         starts = list(accumulate(sizes, initial=offset))
         end = starts.pop()
+        raws = [line.rstrip(b"\r") for line in lines]
         if end - offset > sum(map(len, lines)) + len(lines):  # the reader cut a line short
-            for line, size, start in zip(lines, sizes, starts, strict=True):
+            for k, (line, size, start) in enumerate(zip(lines, sizes, starts, strict=True)):
                 if size > len(line) + 1:
                     self.cut_sizes[(name, start)] = size - 1
-        raws = [line.rstrip(b"\r") for line in lines]
+                    raws[k] = line  # a CR kept at the cut must not bring it under the limit
         if not all(map(bytes.strip, raws)):  # blank lines separate nothing and are not events
-            kept = [(r, s) for r, s in zip(raws, starts, strict=True) if r.strip()]
+            # blank as JSON sees it (space, tab, CR); a form feed or vertical tab is not
+            kept = [(r, s) for r, s in zip(raws, starts, strict=True) if r.strip(b" \t\r")]
             raws, starts = [r for r, _ in kept], [s for _, s in kept]
         if raws:
             self._firsts.append(len(self.raws))

@@ -43,11 +43,18 @@ def row_to_record(row: dict, location: str) -> RawRecord:
             # Unparseable (or nested past the recursion limit): kept as text, and validation
             # names the wrong type; never an exception that stops the run.
             with contextlib.suppress(ValueError, RecursionError):
-                obj[key] = json.loads(value)
+                decoded = json.loads(value)
+                if key != "prompt" or _messages(decoded):  # "[1, 2]" asked as text stays text
+                    obj[key] = decoded
     if isinstance(obj.get("timestamp"), datetime):
         obj["timestamp"] = obj["timestamp"].isoformat()
     raw = json.dumps(row, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass")
     return RawRecord(raw, obj, location)
+
+
+def _messages(value: Any) -> bool:
+    """Whether a decoded prompt is a chat: a non-empty list of objects."""
+    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value)
 
 
 def _unreadable(path: Path, offset: int, exc: BaseException, unit: str = "byte") -> RawRecord:

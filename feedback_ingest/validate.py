@@ -22,6 +22,10 @@ ANNOTATOR_KINDS = ("human", "ai")
 # C0 controls except tab/newline/CR, DEL, and lone surrogates (which cannot be stored as UTF-8).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# What Python's datetime can hold in UTC: an offset can carry a valid local time past year 9999
+# or before year 1, and such a value would break every reader of the dataset later.
+MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+MAX_MICROS = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _MICROSECOND
 BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
@@ -103,7 +107,8 @@ def parse_timestamp(raw: str) -> int | None:
         return None
     if ts.tzinfo is None:
         return None
-    return (ts - _EPOCH) // _MICROSECOND
+    micros = (ts - _EPOCH) // _MICROSECOND
+    return micros if MIN_MICROS <= micros <= MAX_MICROS else None
 
 
 def encode_metadata(metadata: dict | None) -> str | None:

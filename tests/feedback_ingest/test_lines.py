@@ -107,3 +107,28 @@ def test_bad_bounds_are_refused():
         IngestConfig(home="x", max_batch_bytes=0)
     with pytest.raises(ValueError, match="line_cap"):
         LineReader(io.BytesIO(b""), 0)
+
+
+def test_a_line_cut_right_after_a_carriage_return_stays_oversize(tmp_path):
+    """A line cut at the limit whose kept bytes end in CR: stripping the CR made a complete
+    event of exactly the limit, accepted while the rest of the line vanished."""
+    limit = 1024
+    e = event("e1")
+    e["metadata"] = {"pad": ""}
+    e["metadata"]["pad"] = "x" * (limit - len(json.dumps(e)))
+    head = json.dumps(e).encode()
+    assert len(head) == limit
+    config = IngestConfig(home=tmp_path, max_event_bytes=limit)
+    write_jsonl(config.incoming_dir / "a.jsonl", [head + b"\r" + b'{"more": 1}' * 20])
+    report = ingest_feedback(config)
+    assert (report.accepted, report.quarantine_reasons) == (0, {"oversize_event": 1})
+
+
+def test_lines_of_form_feeds_or_vertical_tabs_are_quarantined_not_dropped(tmp_path):
+    """Blank lines (JSON whitespace: space, tab, CR) are skipped; other control bytes are not
+    whitespace to JSON, so such a line is read and judged."""
+    config = IngestConfig(home=tmp_path)
+    lines = [json.dumps(event("e1")).encode(), b"\x0c", b"\x0b\x0b", b" \x0c ", b" \t ", b""]
+    write_jsonl(config.incoming_dir / "a.jsonl", lines)
+    report = ingest_feedback(config)
+    assert (report.read, report.accepted, report.quarantined) == (4, 1, 3)

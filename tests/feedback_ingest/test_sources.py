@@ -292,3 +292,16 @@ def test_what_the_folder_holds_but_does_not_read_is_named(tmp_path):
     report = ingest_feedback(config)
     assert _counts(report) == (1, 1, 0, 0)
     assert report.ignored_files == ["UPPER.JSONL", "broken.jsonl", "day1"]
+
+
+def test_a_table_rows_text_prompt_that_looks_like_a_json_array_stays_text(tmp_path):
+    """From JSONL these prompts are text; from a flat table only a list of messages is a chat."""
+    config = IngestConfig(home=tmp_path)
+    config.incoming_dir.mkdir(parents=True)
+    texts = ["[1, 2, 3]", '["sort", "these"]', "[]"]
+    chat = json.dumps([{"role": "user", "content": "Hi?"}])
+    rows = [event(f"e{i}", prompt=p) for i, p in enumerate([*texts, chat])]
+    flat = [{k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()} for r in rows]
+    pq.write_table(pa.Table.from_pylist(flat), config.incoming_dir / "t.parquet")
+    report = ingest_feedback(config)
+    assert (report.accepted, report.quarantined) == (4, 0), report.quarantine_reasons

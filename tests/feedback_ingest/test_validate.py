@@ -51,6 +51,8 @@ def _mutate(e: dict, path: str, value: object) -> bytes:
         ("type", "thumbs", "unknown_type", "type"),
         ("timestamp", "2026-01-01T00:00:00", "bad_timestamp", "timestamp"),
         ("timestamp", "yesterday", "bad_timestamp", "timestamp"),
+        ("timestamp", "9999-12-31T23:59:59-01:00", "bad_timestamp", "timestamp"),  # year 10000
+        ("timestamp", "0001-01-01T00:00:00+01:00", "bad_timestamp", "timestamp"),  # in UTC
         ("prompt", "   ", "empty_text", "prompt"),
         ("prompt", "x" * 201, "oversize_text", "prompt"),
         ("prompt", [{"role": "robot", "content": "hi"}], "bad_role", "prompt[0].role"),
