@@ -136,8 +136,18 @@ def check_golden(golden: pd.DataFrame, category_column: str = "category") -> Non
         bad = int(values.isna().sum() + (~values.dropna().map(lambda v: isinstance(v, str))).sum())
         if bad:
             raise ValueError(f"golden: column {column!r} has {bad} null or non-text value(s)")
-    if category_column in golden.columns and golden[category_column].isna().any():
-        raise ValueError(f"golden: column {category_column!r} has null categories")
+    if category_column in golden.columns:
+        categories = golden[category_column]
+        if categories.isna().any():
+            raise ValueError(f"golden: column {category_column!r} has null categories")
+        # Slices share the metrics' namespace with the whole set: a slice named "overall" would
+        # replace the all-pairs metrics the gate decides on.
+        clashing = int((categories.astype(str) == OVERALL).sum())
+        if clashing:
+            raise ValueError(
+                f"golden: column {category_column!r} names {clashing} pair(s) {OVERALL!r}, "
+                "which is reserved for the metrics over every pair"
+            )
 
 
 def _slices(golden: pd.DataFrame, column: str) -> dict[str, np.ndarray]:

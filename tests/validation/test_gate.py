@@ -127,3 +127,11 @@ def test_bad_golden_and_config_name_the_problem(golden):
         GateConfig(accuracy_floor=1.5)
     with pytest.raises(ValueError, match="unknown probe"):
         GateConfig(probe_limits={"shouting": 0.1})
+
+
+def test_a_category_named_overall_is_refused(golden):
+    # it used to replace the all-pairs metrics: a model wrong on the other half passed
+    golden.loc[golden["category"] == "harmless", "category"] = "overall"
+    bad = LookupScorer(golden, wrong=set(range(120)))
+    with pytest.raises(ValueError, match="column 'category' names 120 pair\\(s\\) 'overall'"):
+        evaluate_candidate(bad, None, golden, FAST)
