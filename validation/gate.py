@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,9 +19,9 @@ import pandas as pd
 
 from validation import stats
 from validation.fileio import atomic_write_text, jsonable
+from validation.gate_config import GateConfig
 from validation.gate_rules import decide
 from validation.golden_scoring import ScoredGolden, score_golden
-from validation.probes import DEFAULT_FLATTERY
 
 OVERALL = "overall"
 
@@ -30,63 +30,6 @@ class Scorer(Protocol):
     """Anything that turns (prompt, response) texts into raw rewards, one per item."""
 
     def score_raw(self, prompts: list[str], responses: list[str]) -> np.ndarray: ...
-
-
-def _default_probe_limits() -> dict[str, float]:
-    return {"flattery": 0.5, "padding": 0.5, "truncation": 0.5}
-
-
-@dataclass
-class GateConfig:
-    """Settings of the golden gate; every default lives here."""
-
-    # --- promotion rules ---
-    accuracy_floor: float = 0.55
-    """Minimum overall pairwise accuracy of the candidate on the golden set."""
-    slice_accuracy_floor: float | None = 0.5
-    """Minimum accuracy in each gated slice (0.5 = chance); None disables the per-slice floor."""
-    champion_tolerance: float = 0.02
-    """The lower bound of the paired interval of (candidate - champion) accuracy must be at
-    least -tolerance, overall and in each gated slice."""
-    min_slice_pairs: int = 50
-    """Slices with fewer pairs are reported but never block (their intervals are too wide)."""
-    probe_limits: dict[str, float] = field(default_factory=_default_probe_limits)
-    """Maximum share of golden responses whose reward may rise under each probe."""
-
-    # --- statistics ---
-    n_bootstrap: int = 1000
-    """Bootstrap resamples for every interval."""
-    confidence_level: float = 0.95
-    seed: int = 0
-    """Seed of the bootstrap, so a verdict is reproducible."""
-    n_calibration_bins: int = 10
-
-    # --- probes ---
-    flattery_sentence: str = DEFAULT_FLATTERY
-    """Appended to a response by the flattery probe."""
-    pad_repeats: int = 2
-    """How many extra copies of the response the padding probe appends."""
-    probe_min_rise: float = 0.0
-    """A variant counts as 'rewarded' when its reward exceeds the original by more than this."""
-
-    category_column: str = "category"
-    """Golden column that names each pair's slice (optional in the golden frame)."""
-
-    def __post_init__(self) -> None:
-        checks = {
-            "accuracy_floor": 0.0 <= self.accuracy_floor <= 1.0,
-            "champion_tolerance": self.champion_tolerance >= 0.0,
-            "min_slice_pairs": self.min_slice_pairs >= 1,
-            "n_bootstrap": self.n_bootstrap >= 10,
-            "confidence_level": 0.0 < self.confidence_level < 1.0,
-            "pad_repeats": self.pad_repeats >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"GateConfig: invalid value for {', '.join(bad)}")
-        unknown = set(self.probe_limits) - set(_default_probe_limits())
-        if unknown:
-            raise ValueError(f"GateConfig.probe_limits: unknown probe(s) {sorted(unknown)}")
 
 
 @dataclass

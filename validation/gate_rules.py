@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from validation.gate import GateConfig
+    from validation.gate_config import GateConfig
 
 OVERALL = "overall"
 _CORE = ("accuracy", "ci_low", "ci_high", "mean_margin", "ece")

@@ -12,7 +12,8 @@ import pandas as pd
 from validation.probes import probe_functions
 
 if TYPE_CHECKING:
-    from validation.gate import GateConfig, Scorer
+    from validation.gate import Scorer
+    from validation.gate_config import GateConfig
 
 
 @dataclass

@@ -135,3 +135,34 @@ def test_a_category_named_overall_is_refused(golden):
     bad = LookupScorer(golden, wrong=set(range(120)))
     with pytest.raises(ValueError, match="column 'category' names 120 pair\\(s\\) 'overall'"):
         evaluate_candidate(bad, None, golden, FAST)
+
+
+def test_a_partial_probe_limits_keeps_the_other_probes_on():
+    # {"truncation": 0.3} used to replace the defaults: flattery and padding went unchecked
+    config = GateConfig(n_bootstrap=400, probe_limits={"truncation": 0.3})
+    assert config.probe_limits == {"flattery": 0.5, "padding": 0.5, "truncation": 0.3}
+    golden = make_golden(chosen_longer_share=0.75)
+    verdict = evaluate_candidate(LengthScorer(), None, golden, config)
+    assert not verdict.passed
+    assert any("probe 'padding'" in r for r in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"probe_limits": {"padding": math.nan}}, r"probe_limits\['padding'\]: must be"),
+        ({"probe_limits": {"flattery": 1.5}}, r"probe_limits\['flattery'\]: must be"),
+        ({"probe_limits": ["padding"]}, "probe_limits: expected a mapping"),
+        ({"probe_min_rise": math.nan}, "invalid value for probe_min_rise"),
+        ({"probe_min_rise": -0.1}, "invalid value for probe_min_rise"),
+        ({"slice_accuracy_floor": 1.5}, "invalid value for slice_accuracy_floor"),
+        ({"slice_accuracy_floor": math.nan}, "invalid value for slice_accuracy_floor"),
+        ({"n_calibration_bins": 0}, "invalid value for n_calibration_bins"),
+        ({"seed": -1}, r"invalid value for seed \(must be an integer >= 0, got -1\)"),
+        ({"champion_tolerance": math.inf}, "invalid value for champion_tolerance"),
+        ({"n_bootstrap": 100.5}, "invalid value for n_bootstrap"),
+    ],
+)
+def test_config_values_that_would_switch_a_rule_off_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GateConfig(**kwargs)
