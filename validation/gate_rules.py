@@ -24,20 +24,19 @@ def _gated_slices(model: dict[str, Any], config: GateConfig) -> list[str]:
     ]
 
 
-def _finiteness(metrics: dict[str, Any]) -> list[str]:
+def _finiteness(metrics: dict[str, Any], role: str) -> list[str]:
+    """Non-finite rewards or metrics of one model (candidate or champion), per slice."""
     problems = []
-    for role in ("candidate", "champion"):
-        for name, m in metrics.get(role, {}).items():
-            if m["non_finite_rewards"]:
-                problems.append(
-                    f"{role} gave {m['non_finite_rewards']} non-finite rewards ({name})"
-                )
-            bad = [k for k in _CORE if not math.isfinite(m[k])]
-            if bad:
-                problems.append(f"{role} {name}: non-finite {', '.join(bad)}")
-    for name, c in metrics.get("comparison", {}).items():
-        if not all(math.isfinite(c[k]) for k in ("accuracy_diff", "ci_low", "ci_high")):
-            problems.append(f"comparison {name}: non-finite accuracy difference")
+    for name, m in metrics.get(role, {}).items():
+        if m["non_finite_rewards"]:
+            problems.append(f"{role} gave {m['non_finite_rewards']} non-finite rewards ({name})")
+        bad = [k for k in _CORE if not math.isfinite(m[k])]
+        if bad:
+            problems.append(f"{role} {name}: non-finite {', '.join(bad)}")
+    if role == "champion":
+        for name, c in metrics.get("comparison", {}).items():
+            if not all(math.isfinite(c[k]) for k in ("accuracy_diff", "ci_low", "ci_high")):
+                problems.append(f"comparison {name}: non-finite accuracy difference")
     return problems
 
 
@@ -87,17 +86,19 @@ def _probe_rules(cand: dict[str, Any], config: GateConfig) -> list[str]:
     return failures
 
 
-def _summary(metrics: dict[str, Any], config: GateConfig) -> str:
+def _summary(metrics: dict[str, Any], config: GateConfig, compared: bool) -> str:
     o = metrics["candidate"][OVERALL]
     parts = [
         f"accuracy {_fmt(o['accuracy'])} [{_fmt(o['ci_low'])}, {_fmt(o['ci_high'])}] "
         f">= floor {config.accuracy_floor}"
     ]
-    if "comparison" in metrics:
+    if compared:
         c = metrics["comparison"][OVERALL]
         parts.append(
             f"vs champion {c['accuracy_diff']:+.3f} [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
         )
+    elif "comparison" in metrics:
+        parts.append("champion not compared (non-finite): floor and probe limits decide")
     else:
         parts.append("no champion: floor and probe limits decide")
     parts.append("probes " + ", ".join(f"{k} {_fmt(v)}" for k, v in o["probe_rates"].items()))
@@ -105,14 +106,27 @@ def _summary(metrics: dict[str, Any], config: GateConfig) -> str:
 
 
 def decide(metrics: dict[str, Any], config: GateConfig) -> tuple[bool, list[str]]:
-    """(passed, reasons): every failing rule, or one summary line when all pass."""
-    failures = _finiteness(metrics)
+    """(passed, reasons): every failing rule, or one summary line when all pass; a warning
+    follows either when the champion's rewards were unusable and it was not compared."""
+    failures = _finiteness(metrics, "candidate")
     if failures:  # the remaining rules compare numbers that are not there
         return False, failures
+    warnings = []
+    compared = "comparison" in metrics
+    broken_champion = _finiteness(metrics, "champion") if compared else []
+    if broken_champion:
+        # A broken champion must not keep every candidate out (it could never be replaced):
+        # the candidate is judged on its own, by the floors and probes.
+        compared = False
+        warnings.append(
+            "champion comparison skipped, the champion's rewards are unusable ("
+            + "; ".join(broken_champion)
+            + "): the floors and probe limits decide"
+        )
     failures += _accuracy_rules(metrics["candidate"], config)
-    if "comparison" in metrics:
+    if compared:
         failures += _champion_rules(metrics, config)
     failures += _probe_rules(metrics["candidate"], config)
     if failures:
-        return False, failures
-    return True, [_summary(metrics, config)]
+        return False, failures + warnings
+    return True, [_summary(metrics, config, compared), *warnings]

@@ -166,3 +166,19 @@ def test_a_partial_probe_limits_keeps_the_other_probes_on():
 def test_config_values_that_would_switch_a_rule_off_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GateConfig(**kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf, on purpose
+def test_a_champion_with_non_finite_rewards_is_not_compared(golden):
+    # a NaN champion used to fail every candidate, so it could never be replaced
+    verdict = evaluate_candidate(LookupScorer(golden), ConstantScorer(math.nan), golden, FAST)
+    assert verdict.passed, verdict.reasons
+    assert "champion not compared" in verdict.reasons[0]
+    assert verdict.reasons[1].startswith("champion comparison skipped")
+    assert "champion gave 480 non-finite rewards (overall)" in verdict.reasons[1]
+    # the floors still decide: a bad candidate fails, with the warning beside its reasons
+    bad = evaluate_candidate(ConstantScorer(0.0), ConstantScorer(math.inf), golden, FAST)
+    assert not bad.passed
+    assert any("below the floor" in r for r in bad.reasons)
+    assert any(r.startswith("champion comparison skipped") for r in bad.reasons)
+    assert not any("accuracy vs champion" in r for r in bad.reasons)
