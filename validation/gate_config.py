@@ -35,6 +35,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "slice_accuracy_floor": (lambda v: v is None or _share(v), "None or a number in [0, 1]"),
     "champion_tolerance": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
     "min_slice_pairs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "min_golden_pairs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "n_bootstrap": (lambda v: _integer(v) and v >= 10, "an integer >= 10"),
     "confidence_level": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1)"),
     "seed": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
@@ -58,6 +59,9 @@ class GateConfig:
     least -tolerance, overall and in each gated slice."""
     min_slice_pairs: int = 50
     """Slices with fewer pairs are reported but never block (their intervals are too wide)."""
+    min_golden_pairs: int = 50
+    """A golden set with fewer pairs fails the gate: on so few pairs any accuracy is luck (one
+    pair gave accuracy 1.0 with the interval [1, 1]). The demo's sets hold 120-348 pairs."""
     probe_limits: dict[str, float] = field(default_factory=default_probe_limits)
     """Maximum share of golden responses whose reward may rise under each probe; a probe left
     out keeps its default limit (see `default_probe_limits`)."""

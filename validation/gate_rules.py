@@ -40,6 +40,13 @@ def _finiteness(metrics: dict[str, Any], role: str) -> list[str]:
     return problems
 
 
+def _size_rule(metrics: dict[str, Any], config: GateConfig) -> list[str]:
+    n = metrics["golden"]["n_pairs"]
+    if n >= config.min_golden_pairs:
+        return []
+    return [f"golden set has {n} pair(s), fewer than min_golden_pairs {config.min_golden_pairs}"]
+
+
 def _accuracy_rules(cand: dict[str, Any], config: GateConfig) -> list[str]:
     failures = []
     overall = cand[OVERALL]
@@ -108,9 +115,10 @@ def _summary(metrics: dict[str, Any], config: GateConfig, compared: bool) -> str
 def decide(metrics: dict[str, Any], config: GateConfig) -> tuple[bool, list[str]]:
     """(passed, reasons): every failing rule, or one summary line when all pass; a warning
     follows either when the champion's rewards were unusable and it was not compared."""
+    size = _size_rule(metrics, config)
     failures = _finiteness(metrics, "candidate")
     if failures:  # the remaining rules compare numbers that are not there
-        return False, failures
+        return False, size + failures
     warnings = []
     compared = "comparison" in metrics
     broken_champion = _finiteness(metrics, "champion") if compared else []
@@ -123,7 +131,7 @@ def decide(metrics: dict[str, Any], config: GateConfig) -> tuple[bool, list[str]
             + "; ".join(broken_champion)
             + "): the floors and probe limits decide"
         )
-    failures += _accuracy_rules(metrics["candidate"], config)
+    failures = size + _accuracy_rules(metrics["candidate"], config)
     if compared:
         failures += _champion_rules(metrics, config)
     failures += _probe_rules(metrics["candidate"], config)

@@ -182,3 +182,15 @@ def test_a_champion_with_non_finite_rewards_is_not_compared(golden):
     assert any("below the floor" in r for r in bad.reasons)
     assert any(r.startswith("champion comparison skipped") for r in bad.reasons)
     assert not any("accuracy vs champion" in r for r in bad.reasons)
+
+
+def test_a_golden_set_below_min_golden_pairs_fails(golden):
+    one = golden.iloc[:1]  # one pair used to pass with accuracy 1.0 [1.0, 1.0]
+    verdict = evaluate_candidate(LookupScorer(one), None, one, FAST)
+    assert not verdict.passed
+    assert verdict.reasons == ["golden set has 1 pair(s), fewer than min_golden_pairs 50"]
+    assert verdict.metrics["candidate"]["overall"]["accuracy"] == 1.0  # still reported
+    small = GateConfig(n_bootstrap=400, min_golden_pairs=1)
+    assert evaluate_candidate(LookupScorer(one), None, one, small).passed
+    with pytest.raises(ValueError, match="invalid value for min_golden_pairs"):
+        GateConfig(min_golden_pairs=0)
