@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from feedback_ingest.schema import PAIR_COLUMNS
+from validation.pair_checks import (
+    ExpectationOutcome,
+    frame_outcomes,
+    share_outcomes,
+    split_file_outcome,
+)
+
+__all__ = [
+    "DataExpectationsConfig",
+    "DataValidationResult",
+    "ExpectationOutcome",
+    "share_outcomes",
+    "validate_pairs",
+    "validate_snapshot",
+]
 
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
 _TYPES = {
@@ -59,17 +74,6 @@ class DataExpectationsConfig:
         bad += [n for n in ("min_rows", "min_text_chars") if getattr(self, n) < 0]
         if bad:
             raise ValueError(f"DataExpectationsConfig: invalid value for {', '.join(bad)}")
-
-
-@dataclass
-class ExpectationOutcome:
-    """One expectation's result: what was checked, whether it held, on how many rows not."""
-
-    name: str
-    column: str | None
-    success: bool
-    unexpected_count: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +121,9 @@ def _schema_expectations(present: list[str], config: DataExpectationsConfig) -> 
                 column=c, min_value=config.min_text_chars, max_value=top
             )
         )
+        # a text of only whitespace has a length but says nothing
+        note = {"note": "blank text (whitespace only)"}
+        exps.append(gxe.ExpectColumnValuesToMatchRegex(column=c, regex=r"\S", meta=note))
     return exps
 
 
@@ -137,7 +144,10 @@ def _content_expectations(
         exps.append(gxe.ExpectColumnValuesToBeBetween(column="agreement", min_value=0, max_value=1))
     if has("weight"):
         exps.append(
-            gxe.ExpectColumnValuesToBeBetween(column="weight", min_value=0, strict_min=True)
+            # ingest makes weight = 2 * agreement - 1, so 1 at most (this also refuses inf)
+            gxe.ExpectColumnValuesToBeBetween(
+                column="weight", min_value=0, strict_min=True, max_value=1
+            )
         )
     if has("n_votes"):
         exps.append(gxe.ExpectColumnValuesToBeBetween(column="n_votes", min_value=1))
@@ -227,38 +237,6 @@ def _outcome(result: Any) -> ExpectationOutcome:
     )
 
 
-def share_outcomes(
-    counts: Mapping[str, int], config: DataExpectationsConfig
-) -> list[ExpectationOutcome]:
-    """The tie and quarantine shares of `counts` ('events' plus 'ties' and/or 'quarantined')
-    against their limits; nothing to judge without events."""
-    events = counts.get("events")
-    if not events:
-        return []
-    out = []
-    for key, limit in (
-        ("ties", config.max_tie_share),
-        ("quarantined", config.max_quarantine_share),
-    ):
-        if key in counts:
-            share = counts[key] / events
-            out.append(
-                ExpectationOutcome(
-                    name=f"expect_share_of_{key}_to_be_at_most",
-                    column=None,
-                    success=share <= limit,
-                    unexpected_count=int(counts[key]) if share > limit else 0,
-                    details={
-                        "observed_value": round(share, 4),
-                        "limit": limit,
-                        "events": int(events),
-                        "note": f"{key} share {share:.1%} (limit {limit:.0%})",
-                    },
-                )
-            )
-    return out
-
-
 def validate_pairs(
     pairs: pd.DataFrame,
     config: DataExpectationsConfig | None = None,
@@ -274,11 +252,25 @@ def validate_pairs(
     if not isinstance(pairs, pd.DataFrame):
         raise ValueError(f"pairs: expected a DataFrame, got {type(pairs).__name__}")
     frame = pairs.reset_index(drop=True)
+    return _result(frame, _outcomes(frame, config, golden_prompt_hashes, counts))
+
+
+def _outcomes(
+    frame: pd.DataFrame,
+    config: DataExpectationsConfig,
+    golden_prompt_hashes: Collection[str],
+    counts: Mapping[str, int] | None,
+) -> list[ExpectationOutcome]:
     present = [c for c in PAIR_COLUMNS if c in frame.columns]
     expectations = _schema_expectations(present, config)
     expectations += _content_expectations(present, config, set(golden_prompt_hashes))
     results = _run_gx(frame, expectations)
+    results += frame_outcomes(frame)
     results += share_outcomes(counts or {}, config)
+    return results
+
+
+def _result(frame: pd.DataFrame, results: list[ExpectationOutcome]) -> DataValidationResult:
     failed = sum(not r.success for r in results)
     summary_counts = {"rows": len(frame), "expectations": len(results), "failed": failed}
     return DataValidationResult(passed=failed == 0, results=results, counts=summary_counts)
@@ -291,7 +283,8 @@ def validate_snapshot(
     golden_prompt_hashes: Collection[str] = (),
     counts: Mapping[str, int] | None = None,
 ) -> DataValidationResult:
-    """Load snapshot `version` (train + val) and validate it.
+    """Load snapshot `version` (train + val) and validate it, each row's `split` against the
+    file it was read from too.
 
     The tie share comes from the manifest (ties among the events that built this version);
     `counts` from the caller (e.g. the ingest report's 'quarantined') override it.
@@ -308,4 +301,5 @@ def validate_snapshot(
     merged.update(counts or {})
     train, val = load_snapshot(root, version)
     frame = pd.concat([train, val], ignore_index=True)
-    return validate_pairs(frame, config, golden_prompt_hashes, merged)
+    results = _outcomes(frame, config or DataExpectationsConfig(), golden_prompt_hashes, merged)
+    return _result(frame, [*results, split_file_outcome(train, val)])

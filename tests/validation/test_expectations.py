@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from feedback_ingest.schema import prompt_hash
-from validation.expectations import DataExpectationsConfig, validate_pairs
+from feedback_ingest import snapshots
+from feedback_ingest.schema import PAIR_SCHEMA, prompt_hash
+from validation.expectations import DataExpectationsConfig, validate_pairs, validate_snapshot
 
 
 def failed(result) -> dict[tuple[str, str | None], int | None]:
@@ -74,3 +79,60 @@ def test_annotator_mix_and_event_shares(small_pairs):
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="max_tie_share"):
         DataExpectationsConfig(max_tie_share=2.0)
+
+
+def test_blank_text_and_unbounded_weight_are_caught(small_pairs):
+    small_pairs.loc[0, "weight"] = math.inf  # ingest's weight is 2 * agreement - 1 <= 1
+    small_pairs.loc[1, "weight"] = 1.5
+    small_pairs.loc[2, "chosen"] = "   "
+    small_pairs.loc[3, "rejected"] = "\t"
+    small_pairs.loc[4, ["prompt", "prompt_hash"]] = ["\n\n", prompt_hash("\n\n")]
+    result = validate_pairs(small_pairs)
+    regex = "expect_column_values_to_match_regex"
+    assert failed(result) == {
+        ("expect_column_values_to_be_between", "weight"): 2,
+        (regex, "prompt"): 1,
+        (regex, "chosen"): 1,
+        (regex, "rejected"): 1,
+    }
+    assert "blank text (whitespace only)" in result.summary()
+
+
+def test_a_prompt_in_both_splits_is_caught(small_pairs):
+    small_pairs.loc[1, ["prompt", "prompt_hash"]] = small_pairs.loc[0, ["prompt", "prompt_hash"]]
+    small_pairs.loc[[0, 1], "split"] = ["train", "val"]
+    result = validate_pairs(small_pairs)
+    assert failed(result) == {("expect_each_prompt_in_one_split", "split"): 2}
+    assert "prompt in both train and val" in result.summary()
+    small_pairs.loc[1, "split"] = "train"  # the same prompt twice on one side is fine
+    assert validate_pairs(small_pairs).passed
+
+
+def test_a_prompt_hash_that_is_not_its_prompts_is_caught(small_pairs):
+    small_pairs.loc[0, "prompt_hash"] = "0" * 32
+    result = validate_pairs(small_pairs)
+    assert failed(result) == {("expect_prompt_hash_to_match_prompt", "prompt_hash"): 1}
+    outcome = result.failures[0]
+    assert outcome.details["example_rows"] == [0]
+
+
+def test_a_pair_without_source_events_is_caught(small_pairs):
+    small_pairs.at[0, "source_event_ids"] = []
+    small_pairs.at[1, "source_event_ids"] = "evt-1"  # a string, not a list of ids
+    result = validate_pairs(small_pairs)
+    assert failed(result) == {("expect_source_event_ids_to_be_non_empty", "source_event_ids"): 2}
+
+
+def test_a_snapshot_row_in_the_wrong_file_is_caught(small_pairs, tmp_path):
+    root = tmp_path / "datasets"
+    tmp = snapshots.new_temporary(root)
+    for split in ("train", "val"):
+        rows = small_pairs[small_pairs["split"] == split].copy()
+        if split == "train":
+            rows.iloc[:3, rows.columns.get_loc("split")] = "val"  # stored in train, says val
+        table = pa.Table.from_pandas(rows, schema=PAIR_SCHEMA, preserve_index=False)
+        pq.write_table(table, tmp / f"{split}.parquet")
+    snapshots.publish(tmp, root, "v000001", {"version": "v000001", "counts": {}})
+    result = validate_snapshot(root, "v000001")
+    assert failed(result) == {("expect_split_to_match_its_file", "split"): 3}
+    assert result.failures[0].details["example_rows"] == [0, 1, 2]
