@@ -123,11 +123,29 @@ def _prepare(frame: pd.DataFrame, name: str, config: DriftConfig) -> pd.DataFram
     missing = sorted(c for c in needed if c not in out.columns)
     if missing:
         raise ValueError(f"{name}: missing column(s) {missing}")
-    values = out[sorted(needed)].apply(pd.to_numeric, errors="coerce")
+    flags = sorted(c for c in needed if _holds_booleans(out[c]))
+    if flags:
+        raise ValueError(f"{name}: boolean values in {flags}, expected numbers")
+    # float64 turns a nullable column's pd.NA into NaN, which the finiteness test sees; on a
+    # Float64 column np.isfinite gave <NA> and .all() skipped it, so missing rewards passed.
+    values = pd.DataFrame(
+        {
+            c: pd.to_numeric(out[c], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            for c in sorted(needed)
+        },
+        index=out.index,
+    )
     bad = [c for c in values.columns if not np.isfinite(values[c]).all()]
     if bad:
         raise ValueError(f"{name}: non-numeric or non-finite values in {bad}")
     return values
+
+
+def _holds_booleans(column: pd.Series) -> bool:
+    # to_numeric keeps booleans (True is 1): a flag column is not a reward or a length.
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return True
+    return column.dtype == object and column.map(lambda v: isinstance(v, bool | np.bool_)).any()
 
 
 def _evidently(ref: pd.DataFrame, cur: pd.DataFrame, config: DriftConfig) -> tuple[Any, dict]:

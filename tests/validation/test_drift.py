@@ -115,6 +115,23 @@ def test_too_little_traffic_skips_and_bad_input_names_the_column(reference):
         DriftConfig(columns=("reward",), trigger_columns=("response_length",))
 
 
+def test_missing_or_boolean_values_name_the_column(reference):
+    current = score_frame(WordyScorer(), traffic(400, seed=1))
+    current["reward"] = current["reward"].astype("Float64")
+    current.loc[:199, "reward"] = pd.NA  # half the rewards missing passed as 'no drift'
+    with pytest.raises(
+        ValueError, match=r"current: non-numeric or non-finite values in \['reward'\]"
+    ):
+        detect_drift(reference, current)
+    flags = score_frame(WordyScorer(), traffic(400, seed=1))
+    flags["reward"] = flags["reward"] > 0.3
+    with pytest.raises(ValueError, match=r"current: boolean values in \['reward'\]"):
+        detect_drift(reference, flags)
+    flags["reward"] = flags["reward"].astype(object)
+    with pytest.raises(ValueError, match=r"current: boolean values in \['reward'\]"):
+        detect_drift(reference, flags)
+
+
 def test_read_responses_formats(tmp_path):
     frame = traffic(3, seed=4)
     frame.to_json(tmp_path / "r.jsonl", orient="records", lines=True)
