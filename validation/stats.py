@@ -119,13 +119,15 @@ def longer_wins_share(len_chosen: np.ndarray, len_rejected: np.ndarray) -> float
 def longer_preferred_share(
     margins: np.ndarray, len_chosen: np.ndarray, len_rejected: np.ndarray
 ) -> float:
-    """Share of pairs (with unequal lengths) where the scorer rewards the longer response more."""
+    """Share of pairs (with unequal lengths) where the scorer rewards the longer response more;
+    a tie counts half, as in `pair_correct`, so a constant scorer shows no length preference
+    (0.5) instead of a full preference for the shorter response (0.0)."""
     m = np.asarray(margins, dtype=float)
     lc = np.asarray(len_chosen, dtype=float)
     lr = np.asarray(len_rejected, dtype=float)
     differ = lc != lr
     if not differ.any():
         return math.nan
-    longer_is_chosen = lc[differ] > lr[differ]
-    prefers_longer = np.where(longer_is_chosen, m[differ] > 0, m[differ] < 0)
-    return float(prefers_longer.mean())
+    # the margin as seen from the longer response: positive when the longer one scores higher
+    longer_margin = np.where(lc[differ] > lr[differ], m[differ], -m[differ])
+    return float(pair_correct(longer_margin).mean())
