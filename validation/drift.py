@@ -8,8 +8,6 @@ correlation: a reward that rises together with response length is a reward-hacki
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from validation import stats
+from validation.fileio import atomic_write
 
 if TYPE_CHECKING:
     from validation.gate import Scorer
@@ -220,16 +219,7 @@ def detect_drift(
 
 
 def _save_html(snapshot: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".html")
-    os.close(fd)
-    try:
-        snapshot.save_html(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, snapshot.save_html, ".html")
 
 
 def read_responses(path: Path | str) -> pd.DataFrame:

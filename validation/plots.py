@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from validation.fileio import atomic_write
 
 
 def save_reliability_plot(curves: dict[str, dict[str, Any]], path: Path) -> Path:
@@ -24,13 +24,4 @@ def save_reliability_plot(curves: dict[str, dict[str, Any]], path: Path) -> Path
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left")
     ax.set_title("Golden-set reliability")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), ".png")
