@@ -6,6 +6,8 @@ import pair_frames
 import pandas as pd
 
 from rm_pipeline.config import TrainConfig
+from rm_pipeline.registry import register_candidate
+from rm_pipeline.tracking import ensure_experiment, mlflow_client
 
 TOPICS = ["tea", "rain", "chess", "bread", "rivers", "stars", "music", "birds"]
 
@@ -57,3 +59,27 @@ class Recorder:
 
     def on_metrics(self, metrics, step, stage):
         self.calls.append((stage, step, dict(metrics)))
+
+
+def add_version(cfg, store, passed=True, accuracy=0.7, reasons=(), card=True, run_id=None):
+    """Register the module's logged model as a new version of `cfg.model_name`."""
+    base, logged = store
+    client = mlflow_client(cfg)
+    run_id = run_id or client.create_run(ensure_experiment(cfg, client)).info.run_id
+    return register_candidate(
+        cfg,
+        run_id,
+        logged.model_uri,
+        dataset_version="v000007",
+        verdict_passed=passed,
+        verdict_reasons=list(reasons),
+        golden_metrics={"accuracy": accuracy, "ece": 0.05},
+        base_model="tiny-bert",
+        card=logged.card if card else None,
+    )
+
+
+def aliases(cfg) -> dict[str, str]:
+    """alias -> version of `cfg.model_name`, read straight from MLflow."""
+    found = mlflow_client(cfg).get_registered_model(cfg.model_name).aliases
+    return {alias: str(version) for alias, version in found.items()}
