@@ -155,6 +155,30 @@ def _finish(config: RegistryConfig, result: PromotionResult) -> PromotionResult:
     return result
 
 
+def _handoff_lags(config: RegistryConfig, version: str) -> bool:
+    """True when `latest.json` is missing, unreadable or names another champion than `version`."""
+    from rm_pipeline.handoff import read_latest_handoff
+
+    try:
+        latest = read_latest_handoff(Path(config.handoff_dir))
+    except ValueError:  # corrupt: rewriting it is the repair
+        return True
+    return latest is None or (latest.model_name, latest.version) != (config.model_name, version)
+
+
+def _repair_handoff(config: RegistryConfig, mv, lock: str, at: str) -> PromotionResult:
+    """Write the handoff a promotion of `mv` failed to write (the aliases had moved already),
+    described as that promotion from the version's tags; the result stays a `noop`."""
+    tags = mv.tags
+    previous = tags.get(TAG_PROMOTED_OVER) or None
+    when = tags.get("promoted_at") or at
+    record = _result("promote", config, mv, previous, tags.get("promotion_reason", ""), when, lock)
+    _finish(config, record)
+    noop = _result("noop", config, mv, previous, record.reason, at, lock)
+    noop.handoff_path = record.handoff_path
+    return noop
+
+
 def promote(
     config: RegistryConfig,
     version: Any,
@@ -165,8 +189,9 @@ def promote(
 
     `expected_champion`: a version, None (no champion yet) or CURRENT_CHAMPION (the champion read
     when this call starts). The old champion becomes `previous-champion`. Promoting the current
-    champion again is a no-op. Raises PromotionRefused (`code`: gate_failed, stale_champion,
-    unknown_version, lock_timeout, lost_race).
+    champion again is a no-op, which still writes the handoff if `latest.json` does not name this
+    champion (an earlier attempt failed after moving the aliases). Raises PromotionRefused
+    (`code`: gate_failed, stale_champion, unknown_version, lock_timeout, lost_race).
     """
     version = normalize_version(version)
     client = mlflow_client(config)
@@ -181,7 +206,11 @@ def promote(
         current = _aliases(client, name).get(CHAMPION)
         at = _now()
         if current == version:  # already champion: a retried promotion (before the staleness
-            return _result("noop", config, mv, None, reason, at, lock)  # test, which it fails)
+            # test, which it fails). An earlier attempt may have moved the aliases and then
+            # failed to write the handoff: without it the PPO job never hears of this champion.
+            if config.handoff_dir and _handoff_lags(config, version):
+                return _repair_handoff(config, mv, lock, at)
+            return _result("noop", config, mv, None, reason, at, lock)
         if current != expected_champion:
             raise PromotionRefused(
                 "stale_champion",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,28 @@ def test_promote_moves_aliases_writes_handoff_and_is_idempotent(cfg, store):
     assert [r.version for r in rows] == ["2", "1"]
     assert rows[0].aliases == [CHALLENGER, CHAMPION] and rows[0].golden_accuracy == 0.8
     assert rows[1].aliases == [PREVIOUS_CHAMPION] and rows[1].gate_verdict == "passed"
+
+
+def test_retried_promotion_writes_the_handoff_an_earlier_attempt_failed_to_write(cfg, store):
+    add_version(cfg, store)
+    add_version(cfg, store)
+    promote(cfg, "1", expected_champion=None)
+    history = Path(cfg.handoff_dir) / "history"
+    shutil.move(history, history.with_name("history.kept"))
+    history.write_text("a file where the history folder should be")
+    with pytest.raises(OSError):  # the aliases have moved by then
+        promote(cfg, "2", expected_champion="1", reason="better on golden")
+    assert aliases(cfg)[CHAMPION] == "2"
+    assert read_latest_handoff(Path(cfg.handoff_dir)).version == "1"
+
+    history.unlink()
+    retry = promote(cfg, "2", expected_champion="1", reason="better on golden")
+    assert retry.action == "noop" and retry.handoff_path is not None
+    record = read_latest_handoff(Path(cfg.handoff_dir))
+    assert (record.version, record.previous_version, record.action) == ("2", "1", "promote")
+    assert record.reason == "better on golden"
+    assert record.created_at == version_info(cfg, 2).tags["promoted_at"]
+    assert promote(cfg, "2").handoff_path is None  # written once: later retries leave it
 
 
 def test_stale_expected_champion_is_refused(cfg, store):
