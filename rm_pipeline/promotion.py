@@ -166,17 +166,28 @@ def _handoff_lags(config: RegistryConfig, version: str) -> bool:
     return latest is None or (latest.model_name, latest.version) != (config.model_name, version)
 
 
-def _repair_handoff(config: RegistryConfig, mv, lock: str, at: str) -> PromotionResult:
-    """Write the handoff a promotion of `mv` failed to write (the aliases had moved already),
-    described as that promotion from the version's tags; the result stays a `noop`."""
-    tags = mv.tags
-    previous = tags.get(TAG_PROMOTED_OVER) or None
-    when = tags.get("promoted_at") or at
-    record = _result("promote", config, mv, previous, tags.get("promotion_reason", ""), when, lock)
-    _finish(config, record)
-    noop = _result("noop", config, mv, previous, record.reason, at, lock)
-    noop.handoff_path = record.handoff_path
-    return noop
+def _noop(config: RegistryConfig, mv, lock: str, at: str, done: PromotionResult) -> PromotionResult:
+    """The result of a retried change `done` that had happened. Writes its handoff if
+    `latest.json` lags: the earlier attempt moved the aliases, then failed before writing it."""
+    result = _result("noop", config, mv, done.previous_champion, done.reason, at, lock)
+    if config.handoff_dir and _handoff_lags(config, result.version):
+        result.handoff_path = _finish(config, done).handoff_path
+    return result
+
+
+def _resolve_expected(client, name: str, expected: Any) -> str | None:
+    if expected is CURRENT_CHAMPION:
+        return _aliases(client, name).get(CHAMPION)
+    return None if expected is None else normalize_version(expected)
+
+
+def _stale(expected: str | None, current: str | None) -> PromotionRefused:
+    return PromotionRefused(
+        "stale_champion",
+        f"expected champion {expected or 'none'} but it is {current or 'none'}: "
+        "the champion changed since it was read (or the expectation is wrong); re-read "
+        "the registry and retry",
+    )
 
 
 def promote(
@@ -196,10 +207,7 @@ def promote(
     version = normalize_version(version)
     client = mlflow_client(config)
     name = config.model_name
-    if expected_champion is CURRENT_CHAMPION:
-        expected_champion = _aliases(client, name).get(CHAMPION)
-    elif expected_champion is not None:
-        expected_champion = normalize_version(expected_champion)
+    expected_champion = _resolve_expected(client, name, expected_champion)
     with promotion_lock(config) as lock:
         mv = _get_version(client, name, version)
         _require_passed(mv, name)  # re-read under the lock: tags may have changed since
@@ -208,16 +216,19 @@ def promote(
         if current == version:  # already champion: a retried promotion (before the staleness
             # test, which it fails). An earlier attempt may have moved the aliases and then
             # failed to write the handoff: without it the PPO job never hears of this champion.
-            if config.handoff_dir and _handoff_lags(config, version):
-                return _repair_handoff(config, mv, lock, at)
-            return _result("noop", config, mv, None, reason, at, lock)
-        if current != expected_champion:
-            raise PromotionRefused(
-                "stale_champion",
-                f"expected champion {expected_champion or 'none'} but it is {current or 'none'}: "
-                "the champion changed since it was read (or the expectation is wrong); re-read "
-                "the registry and retry",
+            tags = mv.tags
+            done = _result(
+                "promote",
+                config,
+                mv,
+                tags.get(TAG_PROMOTED_OVER) or None,
+                tags.get("promotion_reason", ""),
+                tags.get("promoted_at") or at,
+                lock,
             )
+            return _noop(config, mv, lock, at, done)
+        if current != expected_champion:
+            raise _stale(expected_champion, current)
         if current is not None:
             client.set_registered_model_alias(name, PREVIOUS_CHAMPION, current)
         _set_champion(client, config, version)
@@ -227,26 +238,37 @@ def promote(
         return _finish(config, _result("promote", config, mv, current, reason, at, lock))
 
 
-def rollback(config: RegistryConfig, reason: str) -> PromotionResult:
-    """champion <- previous-champion (tagged with `reason`); the chain continues one step back."""
+def rollback(
+    config: RegistryConfig, reason: str, expected_champion: Any = CURRENT_CHAMPION
+) -> PromotionResult:
+    """champion <- previous-champion (tagged with `reason`) if the champion is still
+    `expected_champion`; the chain continues one step back.
+
+    `expected_champion` as in `promote`. Without it a retried or a concurrent rollback would go
+    two steps back: a retry of a rollback from `expected_champion` that happened is a no-op (it
+    writes the handoff if that rollback did not), any other champion is refused (stale_champion).
+    """
     if not reason or not reason.strip():
         raise ValueError("reason: a rollback needs a non-empty reason (it is tagged on the model)")
     client = mlflow_client(config)
     name = config.model_name
+    expected_champion = _resolve_expected(client, name, expected_champion)
     with promotion_lock(config) as lock:
         aliases = _aliases(client, name)
         current, target = aliases.get(CHAMPION), aliases.get(PREVIOUS_CHAMPION)
+        at = _now()
+        if current != expected_champion:
+            return _retried_rollback(client, config, expected_champion, current, lock, at)
         if target is None:
             raise PromotionRefused(
                 "no_previous_champion", f"'{name}' has no previous-champion to roll back to"
             )
         mv = _get_version(client, name, target)
         _require_passed(mv, name)
-        at = _now()
         _set_champion(client, config, target)
         # The next rollback target is whatever `target` itself had replaced, if still sound.
         older = mv.tags.get(TAG_PROMOTED_OVER) or None
-        if older and older != current and _passed(client, name, older):
+        if older and older != current and _tags(client, name, older).get(TAG_VERDICT) == "passed":
             client.set_registered_model_alias(name, PREVIOUS_CHAMPION, older)
         else:
             client.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
@@ -258,8 +280,22 @@ def rollback(config: RegistryConfig, reason: str) -> PromotionResult:
         return _finish(config, _result("rollback", config, mv, current, reason, at, lock))
 
 
-def _passed(client, name: str, version: str) -> bool:
+def _retried_rollback(client, config, expected, current, lock: str, at: str) -> PromotionResult:
+    """The no-op of a retried rollback from `expected` to `current`, else a stale refusal. One
+    rollback tags the version it leaves and the one it restores with the same time."""
+    name = config.model_name
+    stamp = _tags(client, name, current).get("restored_at") if current else None
+    if stamp and expected and _tags(client, name, expected).get("rolled_back_at") == stamp:
+        mv = _get_version(client, name, current)
+        reason = mv.tags.get("restore_reason", "")
+        done = _result("rollback", config, mv, expected, reason, stamp, lock)
+        return _noop(config, mv, lock, at, done)
+    raise _stale(expected, current)
+
+
+def _tags(client, name: str, version: str) -> dict[str, str]:
+    """The tags of a version; {} if it is gone (deleted)."""
     try:
-        return _get_version(client, name, version).tags.get(TAG_VERDICT) == "passed"
+        return dict(_get_version(client, name, version).tags)
     except PromotionRefused:
-        return False
+        return {}

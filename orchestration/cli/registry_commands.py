@@ -38,27 +38,37 @@ def _promotion_text(result) -> str:
     )
 
 
+ExpectChampionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Refuse unless this version (or 'none') is champion now; default: current one. "
+        "Pass the champion you saw so that a retry cannot act on a newer one."
+    ),
+]
+
+
+def _expected(expect_champion: str | None):
+    """The `expected_champion` argument of promote/rollback for an --expect-champion value."""
+    from rm_pipeline.registry import CURRENT_CHAMPION
+
+    if expect_champion is None:
+        return CURRENT_CHAMPION
+    return None if expect_champion.strip().lower() == "none" else expect_champion
+
+
 def promote_command(
     version: Annotated[str, typer.Argument(help="Model version to make champion.")],
     reason: Annotated[str, typer.Option(help="Why (tagged on the version).")] = "manual promotion",
-    expect_champion: Annotated[
-        str | None,
-        typer.Option(
-            help="Refuse unless this version (or 'none') is champion now; default: current one."
-        ),
-    ] = None,
+    expect_champion: ExpectChampionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make VERSION the champion (only if it passed the golden gate)."""
     from rm_pipeline.promotion import promote
-    from rm_pipeline.registry import CURRENT_CHAMPION, PromotionRefused
+    from rm_pipeline.registry import PromotionRefused
 
-    expected = CURRENT_CHAMPION
-    if expect_champion is not None:
-        expected = None if expect_champion.strip().lower() == "none" else expect_champion
     try:
         with registry_errors():
-            result = promote(registry_config(), version, expected, reason)
+            result = promote(registry_config(), version, _expected(expect_champion), reason)
     except (PromotionRefused, ValueError) as err:
         raise fail(str(err)) from err
     emit(result, as_json, _promotion_text(result))
@@ -66,6 +76,7 @@ def promote_command(
 
 def rollback_command(
     reason: Annotated[str, typer.Option(help="Why the champion is rolled back (required).")],
+    expect_champion: ExpectChampionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make the previous champion the champion again."""
@@ -74,7 +85,7 @@ def rollback_command(
 
     try:
         with registry_errors():
-            result = rollback(registry_config(), reason)
+            result = rollback(registry_config(), reason, _expected(expect_champion))
     except (PromotionRefused, ValueError) as err:
         raise fail(str(err)) from err
     emit(result, as_json, _promotion_text(result))

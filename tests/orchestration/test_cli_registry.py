@@ -70,9 +70,11 @@ def test_promote_models_rollback_and_refusals_from_the_cli(registry_home):
     text = invoke("models").stdout
     assert "champion" in text and "0.5200" in text
 
-    back = invoke("rollback", "--reason", "PPO reward hacking", "--json")
+    back = invoke("rollback", "--reason", "PPO reward hacking", "--expect-champion", "2", "--json")
     assert back.exit_code == 0, back.output
     assert json.loads(back.stdout)["version"] == "1"
+    again = invoke("rollback", "--reason", "PPO reward hacking", "--expect-champion", "2", "--json")
+    assert json.loads(again.stdout)["action"] == "noop"  # a retry does not go two steps back
     handoff = json.loads((registry_home / "handoff" / "latest.json").read_text())
     assert handoff["version"] == "1" and handoff["action"] == "rollback"
     stale = invoke("promote", "2", "--expect-champion", "2")

@@ -129,6 +129,34 @@ def test_rollback_walks_back_the_chain(cfg, store):
     assert err.value.code == "no_previous_champion"
 
 
+def test_retried_rollback_goes_back_one_step_and_writes_its_handoff(cfg, store):
+    for _ in range(3):
+        add_version(cfg, store)
+    promote(cfg, "1", expected_champion=None)
+    promote(cfg, "2")
+    promote(cfg, "3")
+    latest = Path(cfg.handoff_dir) / "latest.json"
+    latest.unlink()
+    latest.mkdir()  # the handoff write fails after the aliases moved
+    with pytest.raises(OSError):
+        rollback(cfg, "v3 regressed", expected_champion="3")
+    assert aliases(cfg)[CHAMPION] == "2"
+
+    latest.rmdir()
+    retry = rollback(cfg, "v3 regressed", expected_champion="3")
+    assert (retry.action, retry.version, retry.previous_champion) == ("noop", "2", "3")
+    assert aliases(cfg)[CHAMPION] == "2" and aliases(cfg)[PREVIOUS_CHAMPION] == "1"
+    record = read_latest_handoff(Path(cfg.handoff_dir))
+    assert (record.version, record.action, record.previous_version) == ("2", "rollback", "3")
+    assert record.reason == "v3 regressed"
+    # A second rollback that also saw 3 (concurrent, or retried again) does not go on to 1.
+    assert rollback(cfg, "v3 regressed", expected_champion="3").handoff_path is None
+    assert aliases(cfg)[CHAMPION] == "2"
+    with pytest.raises(PromotionRefused, match="expected champion 1 but it is 2") as err:
+        rollback(cfg, "wrong expectation", expected_champion="1")
+    assert err.value.code == "stale_champion"
+
+
 def test_promotion_waits_for_the_lock_and_refuses_on_timeout(cfg, store):
     add_version(cfg, store)
     impatient = dataclasses.replace(cfg, lock_timeout_s=0.3)
