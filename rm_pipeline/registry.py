@@ -218,7 +218,8 @@ def register_candidate(
 ) -> ModelVersionInfo:
     """Register `model_uri` as a new version with its gate tags; `challenger` if it passed.
 
-    Idempotent: registering the same run and model again returns the existing version.
+    Idempotent: registering the same run and model again returns the existing version (and
+    makes it challenger if it passed and no newer version is). `challenger` only moves forward.
     """
     if not isinstance(verdict_passed, bool):
         raise ValueError(f"verdict_passed: expected a bool, got {verdict_passed!r}")
@@ -230,7 +231,9 @@ def register_candidate(
         for mv in client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
         if mv.source == model_uri
     ]
-    if existing:
+    if existing:  # a retry: the earlier attempt may have failed before moving `challenger`
+        if existing[0].tags.get(TAG_VERDICT) == "passed":
+            _advance_challenger(client, config, str(existing[0].version))
         return version_info(config, existing[0].version)
     if parent_champion is CURRENT_CHAMPION:
         parent_champion = _aliases(client, name).get(CHAMPION)
@@ -247,8 +250,19 @@ def register_candidate(
     )
     mv = client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags)
     if verdict_passed:
-        client.set_registered_model_alias(name, CHALLENGER, mv.version)
+        _advance_challenger(client, config, str(mv.version))
     return version_info(config, mv.version)
+
+
+def _advance_challenger(client, config: RegistryConfig, version: str) -> None:
+    """challenger <- `version` unless it names a newer version already. Under the promotion lock:
+    two registrations may reach this in either order, and MLflow has no compare-and-set."""
+    from rm_pipeline.promotion import promotion_lock
+
+    with promotion_lock(config):
+        current = _aliases(client, config.model_name).get(CHALLENGER)
+        if int(version) > int(current or 0):
+            client.set_registered_model_alias(config.model_name, CHALLENGER, version)
 
 
 def version_info(config: RegistryConfig, version: Any) -> ModelVersionInfo:

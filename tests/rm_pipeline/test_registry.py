@@ -14,6 +14,7 @@ from rm_helpers import add_version, aliases
 
 from rm_pipeline.promotion import promote
 from rm_pipeline.registry import CHALLENGER, current_champion
+from rm_pipeline.tracking import ensure_experiment, mlflow_client
 
 
 def test_register_tags_challenger_and_idempotent_rerun(cfg, store):
@@ -32,6 +33,23 @@ def test_register_tags_challenger_and_idempotent_rerun(cfg, store):
     assert json.loads(v2.tags["gate_reasons"]) == ["accuracy below 0.6"]
     assert v2.tags["parent_champion_version"] == "1"
     assert aliases(cfg)[CHALLENGER] == "1"  # a failed candidate never becomes challenger
+
+
+def test_retried_registration_sets_challenger_but_never_moves_it_back(cfg, store):
+    _, logged = store
+    client = mlflow_client(cfg)
+    run_id = client.create_run(ensure_experiment(cfg, client)).info.run_id
+    # An attempt that registered the version and died before setting the alias.
+    client.create_registered_model(cfg.model_name)
+    tags = {"gate_verdict": "passed"}
+    client.create_model_version(cfg.model_name, logged.model_uri, run_id=run_id, tags=tags)
+    assert CHALLENGER not in aliases(cfg)
+    assert add_version(cfg, store, run_id=run_id).aliases == [CHALLENGER]
+
+    newer = add_version(cfg, store)
+    assert aliases(cfg)[CHALLENGER] == newer.version == "2"
+    assert add_version(cfg, store, run_id=run_id).version == "1"  # a late retry of version 1
+    assert aliases(cfg)[CHALLENGER] == "2"
 
 
 def test_an_unreachable_registry_is_an_error_not_no_champion(cfg, monkeypatch):
