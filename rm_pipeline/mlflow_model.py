@@ -56,10 +56,50 @@ class RewardModelPyfunc(mlflow.pyfunc.PythonModel):
         missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"reward model input: missing column(s) {', '.join(missing)}")
-        prompts = frame["prompt"].astype(str).tolist()
-        responses = frame["response"].astype(str).tolist()
+        # Checked cell by cell: a cast to str would score None as "None" and a message list as
+        # its Python repr, answering 200 with a reward for text nobody sent.
+        prompts = [_checked_prompt(v, i) for i, v in enumerate(frame["prompt"].tolist())]
+        responses = [_checked_response(v, i) for i, v in enumerate(frame["response"].tolist())]
         raw, normalized = self.scorer.score_both(prompts, responses)
         return pd.DataFrame({"reward": raw, "reward_normalized": normalized}, index=frame.index)
+
+
+def _invalid(row: int, column: str, expected: str, value: Any):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(
+        f"reward model input: row {row}, column '{column}': expected {expected}, "
+        f"got {type(value).__name__}",
+        error_code=INVALID_PARAMETER_VALUE,  # the scoring endpoint answers 400
+    )
+
+
+def _checked_prompt(value: Any, row: int) -> str | list[dict[str, str]]:
+    """A prompt as RewardScorer takes it: rendered text, or chat messages passed through."""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "tolist") and not isinstance(value, dict):
+        value = value.tolist()  # a message list may arrive as a numpy array
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict)
+            and set(m) == {"role", "content"}
+            and all(isinstance(m[k], str) for k in m)
+            for m in value
+        )
+    ):
+        return [dict(m) for m in value]
+    expected = "a string or a non-empty list of {role, content} messages (strings)"
+    raise _invalid(row, "prompt", expected, value)
+
+
+def _checked_response(value: Any, row: int) -> str:
+    if not isinstance(value, str):
+        raise _invalid(row, "response", "a string", value)
+    return value
 
 
 @dataclass
