@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 VERSION_HEADER = "X-Reward-Model-Version"
 DOWNLOAD_PREFIX = "rmops-serve-"  # + "<pid>-v<version>-": a dead pid's folder is an orphan
 MAX_RETRY_S = 3600.0
+# A request is parsed whole into memory before scoring: bound what one request can make us hold.
+# 4096 rows is many reward batches; 16 MiB fits 4096 rows of ~4 KB of text each.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_ROWS = 4096
 
 
 @dataclass
@@ -125,9 +129,51 @@ def follow(champion: ChampionModel, poll_s: float, stop: threading.Event) -> Non
                           champion.version)  # fmt: skip
 
 
-def build_app(champion: ChampionModel):
+class _RowLimited:
+    """The served model, refusing more than `max_rows` rows once MLflow has parsed the input
+    (CSV, Parquet and every JSON layout are counted alike), before anything is scored."""
+
+    def __init__(self, model, max_rows: int) -> None:
+        self.model, self.max_rows, self.metadata = model, max_rows, model.metadata
+        self.refused: str | None = None  # why, once refused: MLflow rewraps what is raised
+
+    def predict(self, data, params=None):
+        from mlflow.exceptions import MlflowException
+
+        values = data.values() if isinstance(data, dict) else [data]  # column dict: its length
+        rows = max((len(v) for v in values if hasattr(v, "__len__")), default=0)
+        if rows > self.max_rows:
+            self.refused = f"{rows} rows in one request; at most {self.max_rows}"
+            raise MlflowException(self.refused)  # MLflow's invocations re-raises only these
+        return self.model.predict(data, params=params)
+
+
+async def _read_body(request, max_bytes: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `max_bytes` (not read on)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body declares no length
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(
+    champion: ChampionModel, max_body_bytes: int = MAX_BODY_BYTES, max_rows: int = MAX_ROWS
+):
     """FastAPI app with MLflow's scoring routes (/ping, /health, /version, /invocations)
-    answering with whichever champion is current."""
+    answering with whichever champion is current.
+
+    A request body over `max_body_bytes` (default 16 MiB) or with more than `max_rows` rows
+    (default 4096) is answered 413; one that cannot be parsed (e.g. nested too deep) 400.
+    """
+    for name, value in (("max_body_bytes", max_body_bytes), ("max_rows", max_rows)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     # No `from __future__ import annotations` in this module: FastAPI reads the `Request`
     # annotation of the handlers below at runtime.
     from fastapi import FastAPI, Request
@@ -168,21 +214,38 @@ def build_app(champion: ChampionModel):
         if model is None:
             return JSONResponse({"error": "no reward model loaded yet"}, status_code=503)
         headers = {VERSION_HEADER: str(version)}
-        data = await request.body()
+        data = await _read_body(request, max_body_bytes)
+        if data is None:
+            return _refusal(413, "RESOURCE_LIMIT_EXCEEDED",
+                            f"request body over {max_body_bytes} bytes", headers)  # fmt: skip
         content_type = request.headers.get("content-type", "")
         schema = model.metadata.get_input_schema()
+        limited = _RowLimited(model, max_rows)
         try:
             result = await asyncio.to_thread(
-                scoring_server.invocations, data, content_type, model, schema
+                scoring_server.invocations, data, content_type, limited, schema
             )
         except MlflowException as err:  # bad input, named by MLflow's parser: 400
+            if limited.refused:
+                return _refusal(413, "RESOURCE_LIMIT_EXCEEDED", limited.refused, headers)
             return Response(content=err.serialize_as_json(), headers=headers,
                             status_code=err.get_http_status_code(),
                             media_type="application/json")  # fmt: skip
+        except (RecursionError, ValueError) as err:  # json/pandas parsing: MLflow lets them out
+            message = f"request body could not be parsed ({type(err).__name__})"
+            return _refusal(400, "BAD_REQUEST", message, headers)
         return Response(content=result.response, status_code=result.status,
                         media_type=result.mimetype, headers=headers)  # fmt: skip
 
     return app
+
+
+def _refusal(status: int, code: str, message: str, headers: dict[str, str]):
+    """An error answer shaped like MLflow's own ({"error_code", "message"})."""
+    from fastapi.responses import JSONResponse
+
+    body = {"error_code": code, "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def serve_champion(config: RegistryConfig, host: str, port: int, poll_s: float) -> None:
