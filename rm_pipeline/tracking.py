@@ -60,6 +60,14 @@ class RegistryConfig:
                 f"RegistryConfig.model_name: {self.model_name!r} must be non-empty, "
                 "without '/' or '@'"
             )
+        # The name goes into MLflow filter strings (name='...'), which have no escaping: a quote
+        # ends the value early and the search fails with an unrelated-looking parse error.
+        quotes = sorted({c for c in self.model_name if c in "'\""})
+        if quotes:
+            raise ValueError(
+                f"RegistryConfig.model_name: {self.model_name!r} contains "
+                f"{' and '.join(quotes)}: a quote breaks MLflow's filter strings"
+            )
         if self.lock_timeout_s <= 0:
             raise ValueError("RegistryConfig.lock_timeout_s: must be > 0")
 

@@ -126,6 +126,12 @@ def test_registry_config_names_the_bad_field():
         RegistryConfig(tracking_uri="sqlite:///x.db", lock_timeout_s=0)
 
 
+@pytest.mark.parametrize("name", ["rm'; x", 'rm"x'])
+def test_a_model_name_that_breaks_mlflow_filter_strings_is_refused(name):
+    with pytest.raises(ValueError, match="RegistryConfig.model_name: .* filter strings"):
+        RegistryConfig(tracking_uri="sqlite:///x.db", model_name=name)
+
+
 @pytest.mark.slow
 def test_real_training_run_tracked_end_to_end(cfg, tiny_backbone_dir, tmp_path):
     """open run -> train with the MLflow callback -> log model + evaluation -> register."""
