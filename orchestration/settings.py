@@ -24,7 +24,8 @@ def mlflow_tracking_uri(home: Path | None = None) -> str:
     if uri:
         from rm_pipeline.tracking import without_credentials
 
-        return without_credentials(uri)  # user:password@ go to MLflow's own variables
+        # user:password@ go to MLflow's own variables
+        return without_credentials(uri, "MLFLOW_TRACKING_URI")
     return f"sqlite:///{(home or rmops_home()) / 'mlflow.db'}"
 
 

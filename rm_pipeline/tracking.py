@@ -54,7 +54,8 @@ class RegistryConfig:
         if not self.tracking_uri or not str(self.tracking_uri).strip():
             raise ValueError("RegistryConfig.tracking_uri: must be a non-empty MLflow URI")
         for name in ("tracking_uri", "registry_uri"):  # frozen: set through object
-            object.__setattr__(self, name, without_credentials(getattr(self, name)))
+            uri = without_credentials(getattr(self, name), f"RegistryConfig.{name}")
+            object.__setattr__(self, name, uri)
         if not self.model_name or "/" in self.model_name or "@" in self.model_name:
             raise ValueError(
                 f"RegistryConfig.model_name: {self.model_name!r} must be non-empty, "
@@ -75,10 +76,10 @@ class RegistryConfig:
         return dataclasses.asdict(self)
 
 
-def without_credentials(uri: str | None) -> str | None:
+def without_credentials(uri: str | None, field: str = "RegistryConfig.tracking_uri") -> str | None:
     """An http(s) tracking URI without its `user:password@`, which go to MLflow's own
-    MLFLOW_TRACKING_USERNAME / _PASSWORD (unless set): a URI is printed in error messages and
-    run logs, a variable is not."""
+    MLFLOW_TRACKING_USERNAME / _PASSWORD: a URI is printed in error messages and run logs, a
+    variable is not. Raises ValueError (naming `field`) if they are set to other credentials."""
     from urllib.parse import unquote, urlsplit, urlunsplit
 
     if not uri or not uri.startswith(("http://", "https://")):
@@ -86,9 +87,20 @@ def without_credentials(uri: str | None) -> str | None:
     parts = urlsplit(uri)
     if parts.username is None and parts.password is None:
         return uri
-    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username or ""))
+    wanted = {"MLFLOW_TRACKING_USERNAME": unquote(parts.username or "")}
     if parts.password is not None:
-        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+        wanted["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    # MLflow's REST client takes credentials only from these process-wide variables, so they
+    # are set when unset; but if another URI (or the environment) set others, MLflow would send
+    # those to this server, or ours to theirs: refuse instead (without echoing either secret).
+    clashes = [k for k, v in wanted.items() if os.environ.get(k) and os.environ[k] != v]
+    if clashes:
+        raise ValueError(
+            f"{field}: its user:password@ differ from {' and '.join(clashes)} already set in "
+            "this process (e.g. from another tracking URI); MLflow sends one set of credentials "
+            "to every server: use the same credentials, or one process per server"
+        )
+    os.environ.update(wanted)
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 

@@ -182,3 +182,18 @@ def test_credentials_in_a_server_uri_go_to_mlflows_variables_not_into_errors(mon
         list_models(config)
     assert "S3cr" not in str(refused.value) and "127.0.0.1:9" in str(refused.value)
     assert RegistryConfig(tracking_uri="sqlite:///x.db").tracking_uri == "sqlite:///x.db"
+
+
+def test_a_uri_with_other_credentials_than_those_already_set_is_refused(monkeypatch):
+    """MLflow sends one set of credentials (process-wide variables) to every server: the first
+    URI's password went to the second URI's server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "alice-pw")
+    with pytest.raises(ValueError, match="RegistryConfig.tracking_uri") as refused:
+        RegistryConfig(tracking_uri="http://bob:bob-pw@mlflow-b.internal:5000")
+    assert "bob-pw" not in str(refused.value) and "alice-pw" not in str(refused.value)
+    with pytest.raises(ValueError, match="RegistryConfig.registry_uri"):
+        RegistryConfig(tracking_uri="sqlite:///x.db", registry_uri="http://bob:x@h:5000")
+    assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "alice-pw"
+    same = RegistryConfig(tracking_uri="http://alice:alice-pw@mlflow-a.internal:5000")
+    assert same.tracking_uri == "http://mlflow-a.internal:5000"
