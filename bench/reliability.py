@@ -39,7 +39,7 @@ FAULTS = [
     ("two training runs at once (pool)",
      "tests/reliability/test_training_pool.py::test_the_training_pool_runs_one_training_step_at_a_time"),
     ("two promotions racing (2 processes)",
-     "tests/rm_pipeline/test_registry.py::test_two_processes_racing_leave_one_champion"),
+     "tests/rm_pipeline/test_promotion.py::test_two_processes_racing_leave_one_champion"),
     ("tampered / incomplete model folder",
      "tests/rm_pipeline/test_scoring.py::test_tampered_or_incomplete_folders_are_refused"),
     ("2-rank DDP training stays in sync",
