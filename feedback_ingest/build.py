@@ -72,7 +72,8 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
         snap.remove_stale_temporaries(root)
         parent = snap.latest_version(root)
         manifest = snap.read_manifest(root, parent) if parent else None
-        rebuilt = _settings_changed(config, manifest) if manifest else None
+        golden = golden_hash(config.golden_paths) if config.golden_paths else None
+        rebuilt = _settings_changed(config, manifest, golden) if manifest else None
         watermark = manifest["source"]["accepted_part_seq"] if manifest and not rebuilt else 0
         with IngestState(config.state_dir) as state:
             event_parts = state.parts(watermark)
@@ -88,8 +89,10 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
         reports = []
         old = parts.pair_ids(root / parent) if rebuilt else None  # what is new is new to these
         for chunk in _chunks(event_parts, config.max_build_events):
-            base = None if rebuilt and not reports else parent
-            reports.append(_build(config, parent, base, chunk, rebuilt, old))
+            first_of_rebuild = rebuilt and not reports  # compiled alone, not on the parent
+            base = None if first_of_rebuild else parent
+            why = rebuilt if first_of_rebuild else None
+            reports.append(_build(config, parent, base, chunk, golden, why, old))
             parent = reports[-1].version
     finally:
         lock.close()
@@ -98,9 +101,9 @@ def build_snapshot(config: IngestConfig) -> SnapshotReport:
     return report
 
 
-def _settings_changed(config: IngestConfig, manifest: dict) -> str | None:
-    """Why the parent's rows cannot be built on with `config` (None: they can)."""
-    golden = golden_hash(config.golden_paths) if config.golden_paths else None
+def _settings_changed(config: IngestConfig, manifest: dict, golden: str | None) -> str | None:
+    """Why the parent's rows cannot be built on with `config` and golden set hash `golden`
+    (None: they can)."""
     if manifest.get("golden", {}).get("hash") != golden:
         return "golden set changed"
     if manifest.get("config", {}).get("val_fraction") != config.val_fraction:
@@ -150,6 +153,7 @@ def _manifest(
     parent: str | None,
     counts: dict,
     event_parts: list,
+    golden: str | None,
     rebuilt: str | None,
 ) -> dict[str, Any]:
     return {
@@ -164,7 +168,7 @@ def _manifest(
             "parts": [p[0] for p in (event_parts[0], event_parts[-1])],
         },
         "golden": {
-            "hash": golden_hash(config.golden_paths) if config.golden_paths else None,
+            "hash": golden,
             "files": [Path(p).name for p in config.golden_paths],
         },
         "config": {"val_fraction": config.val_fraction},
@@ -176,11 +180,13 @@ def _build(
     parent: str | None,
     base: str | None,
     event_parts: list,
+    golden_digest: str | None,
     rebuilt: str | None = None,
     old_ids: pa.Array | None = None,
 ) -> SnapshotReport:
     """Version parent + 1 from the votes of `event_parts` merged onto version `base` (the
-    parent, or None to compile them alone); `old_ids` are pairs not to count as new."""
+    parent, or None to compile them alone: `rebuilt` says why); `old_ids` are pairs not to
+    count as new; `golden_digest` is the golden set's hash for the manifest."""
     root = config.datasets_root
     parent_dir = root / base if base else None
     manifest = snap.read_manifest(root, base) if base else None
@@ -214,8 +220,9 @@ def _build(
             known = parts.materialise(plans, version, tmp, parent_hashes)
             merge.write_state(undecided, tmp / "state" / "undecided.parquet")
             merge.write_state(hist, tmp / "state" / "ratings.parquet")
-            rebuilt = rebuilt if base is None else None
-            new_manifest = _manifest(config, version, parent, counts, event_parts, rebuilt)
+            new_manifest = _manifest(
+                config, version, parent, counts, event_parts, golden_digest, rebuilt
+            )
             path = snap.publish(tmp, root, version, new_manifest, known)
         except BaseException:
             import shutil

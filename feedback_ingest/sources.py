@@ -131,7 +131,7 @@ class LandingFolderSource:
         """Like `batches`, as `RawBatch`es: lines are read in chunks, not one by one."""
         state = copy.deepcopy(cursor) if cursor else {"files": {}}
         self.reread, self.waiting, self.renamed = [], {}, {}
-        moves = _Moves(state)
+        moves = _Moves(cursor or state)  # the cursor as given: `state` is its working copy
         batch = RawBatch()
         for path in self.files():
             offset = self._start(path, state, moves)
@@ -237,7 +237,7 @@ class _Moves:
     them, unchanged but for appended bytes, is that file renamed."""
 
     def __init__(self, state: dict) -> None:
-        self.origin = copy.deepcopy(state)
+        self.origin = state  # read only
         self.by_ino: dict[int, list[str]] = {}
         for name, known in state.get("identity", {}).items():
             if name in state["files"]:
