@@ -9,13 +9,13 @@ orchestration layer launches the downstream job from; the job then calls
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from rm_pipeline.card import CARD_FILE
+from rm_pipeline.fileio import atomic_write_text
 
 LATEST_FILE = "latest.json"
 HISTORY_DIR = "history"
@@ -70,17 +70,6 @@ class HandoffRecord:
         )
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def history_path(record: HandoffRecord, folder: Path) -> Path:
     """Where `record` is kept in `history/`: unlike `latest.json`, never replaced by a later
     change, so a job launched for this change loads this champion even after another one."""
@@ -93,9 +82,9 @@ def write_handoff(record: HandoffRecord, folder: Path) -> Path:
     folder = Path(folder)
     (folder / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_dict(), indent=2, sort_keys=True)
-    _atomic_write(history_path(record, folder), text)
+    atomic_write_text(history_path(record, folder), text)
     latest = folder / LATEST_FILE
-    _atomic_write(latest, text)
+    atomic_write_text(latest, text)
     return latest
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from rm_pipeline.card import RewardCard, verify_folder
+from rm_pipeline.fileio import atomic_write_text
 
 RUN_FILE = "run.json"
 RESULT_FILE = "result.json"
@@ -40,16 +39,8 @@ def fingerprint(config: dict[str, Any], train: pd.DataFrame, val: pd.DataFrame) 
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    # A temp file of its own: DDP ranks prepare the same output_dir at once, and with a shared
-    # temp name one rank's replace moved the file away from under the other's.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # DDP ranks prepare the same output_dir at once: each write needs a temp file of its own.
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def prepare(output_dir: Path, digest: str, resume: bool) -> None:
