@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rm_pipeline.fileio import atomic_write_text
+
 CARD_FILE = "reward_card.json"
 CARD_SCHEMA_VERSION = 1
 
@@ -48,11 +50,8 @@ class RewardCard:
 
     def save(self, folder: Path) -> Path:
         """Write the card into `folder` (atomically: temp file, then rename)."""
-        path = Path(folder) / CARD_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-        tmp.replace(path)
-        return path
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return atomic_write_text(Path(folder) / CARD_FILE, text)
 
     @classmethod
     def load(cls, folder: Path) -> RewardCard:

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from rm_pipeline.fileio import atomic_write_text
 
 
 class RanksDivergedError(RuntimeError):
@@ -96,10 +97,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def launch(

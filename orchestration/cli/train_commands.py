@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +10,7 @@ import typer
 
 from orchestration.cli.common import JsonOption, emit, fail
 from orchestration.settings import rmops_home
+from rm_pipeline.fileio import atomic_write_text
 
 ModelOption = Annotated[
     str,
@@ -138,11 +137,7 @@ def _read_score_requests(path: Path) -> list[dict]:
 
 
 def _write_jsonl_atomically(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def score(
