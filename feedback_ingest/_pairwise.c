@@ -165,10 +165,6 @@ static int is(const Buf *sc, const Str *s, const char *word) {
     return s->len == n && memcmp(sdata(sc, s), word, n) == 0;
 }
 
-static int starts(const Buf *sc, const Str *s, const unsigned char *prefix, size_t n) {
-    return s->len >= n && memcmp(sdata(sc, s), prefix, n) == 0;
-}
-
 /* Byte length of the first `chars` code points of valid UTF-8. */
 static size_t prefix_bytes(const unsigned char *d, size_t len, Py_ssize_t chars) {
     size_t i = 0;
@@ -197,6 +193,10 @@ typedef struct {
     Span *content;  /* a chat prompt's stripped contents and role labels (caller's arrays) */
     int *label;
 } Row;
+
+static int span_starts(const Buf *sc, const Span *s, const unsigned char *prefix, size_t n) {
+    return s->b - s->a >= n && memcmp(sc->data + s->a, prefix, n) == 0;
+}
 
 static size_t chars_in(const unsigned char *d, size_t a, size_t b) {
     size_t n = 0;
@@ -243,9 +243,8 @@ static int judged(const Limits *L, const Buf *sc, Event *e, Row *row) {
         return 0;
     if (e->chat ? !chat_ok(L, sc, e, row)
                 : !text_ok(sc, &e->prompt, L->max_text_chars, &row->prompt) ||
-                      starts(sc, &e->prompt, L->human, L->human_len) ||
-                      starts(sc, &e->prompt, L->human_bare, L->human_bare_len))
-        return 0;  /* HH transcripts are rendered by Python */
+                      span_starts(sc, &row->prompt, L->human_bare, L->human_bare_len))
+        return 0;  /* HH transcripts, whitespace before them too, are rendered by Python */
     for (int i = 0; i < 2; i++) {
         if (!text_ok(sc, &e->id[i], id_max, &unused) ||
             !text_ok(sc, &e->text[i], L->max_text_chars, &row->text[i]))

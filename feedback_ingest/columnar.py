@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from feedback_ingest import native
 from feedback_ingest.fast import _DECODER, DECODE_ERRORS, _utf8, decoded_record
 from feedback_ingest.fast import _prompt as _chat_prompt
-from feedback_ingest.render import ASSISTANT, HUMAN, render_prompt
+from feedback_ingest.render import ASSISTANT, HUMAN, HUMAN_BARE, render_prompt
 from feedback_ingest.store import EVENT_SCHEMA, events_table
 from feedback_ingest.validate import Limits, encode_metadata, parse_timestamp
 
@@ -37,7 +37,6 @@ _SCREEN = re.compile(rb"\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf]|u[dD][89a-fA-F])")
 # any other spelling is parsed by Python, one by one.
 _ISO = (r"^(?:19|20)\d\d-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
         r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")  # fmt: skip
-_HH_PREFIXES = (HUMAN, HUMAN.strip())
 _TS_TYPE = pa.timestamp("us", tz="UTC")
 
 
@@ -206,7 +205,7 @@ def _lane_table(events: list, limits: Limits) -> tuple[pa.Table, np.ndarray]:
     prompts, stripped, metadata = take(prompts), take(stripped), take([e.metadata for e in events])
     rendered = [
         chat[i] if i in chat
-        else render_prompt(p) if p.startswith(_HH_PREFIXES) else f"{HUMAN} {s}{ASSISTANT}"
+        else render_prompt(p) if s.startswith(HUMAN_BARE) else f"{HUMAN} {s}{ASSISTANT}"
         for i, p, s in zip(pick, prompts, stripped, strict=True)
     ]  # fmt: skip
     columns = {

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 HUMAN = "\n\nHuman:"
 ASSISTANT = "\n\nAssistant:"
+HUMAN_BARE = HUMAN.strip()
 ROLE_LABELS = {"user": "Human", "human": "Human", "assistant": "Assistant", "system": "System"}
 
 
@@ -29,8 +30,10 @@ def render_prompt(prompt: str | Sequence[Mapping[str, str]]) -> str:
     """The rendered prompt text: HH transcripts kept as they are, plain text as one Human turn."""
     if isinstance(prompt, str):
         text = prompt.strip()
-        if prompt.startswith(HUMAN) or prompt.startswith(HUMAN.strip()):
-            rendered = prompt if prompt.startswith("\n\n") else "\n\n" + prompt.lstrip()
+        # Judged on the stripped text: " \n\nHuman: hi" is the transcript "\n\nHuman: hi" (and
+        # must hash as its golden copy does), not a plain prompt rendered "Human: Human: hi".
+        if text.startswith(HUMAN_BARE):
+            rendered = prompt if prompt.startswith(HUMAN) else "\n\n" + prompt.lstrip()
             rendered = rendered.rstrip()
             return rendered if rendered.endswith(ASSISTANT) else rendered + ASSISTANT
         return f"{HUMAN} {text}{ASSISTANT}"

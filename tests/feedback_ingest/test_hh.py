@@ -44,6 +44,16 @@ def test_chat_messages_render_to_the_hh_prompt():
     assert prompt_hash(render_prompt("Tea?")) == prompt_hash("\n\nHuman: Tea?\n\nAssistant:")
 
 
+@pytest.mark.parametrize("lead", [" ", "\n", "\t \n", "\n\n\n", "\u3000"])
+def test_a_transcript_after_whitespace_renders_as_the_transcript(lead):
+    # It rendered "Human: Human: Tea?": another prompt_hash than its golden copy's, so such a
+    # prompt escaped the golden exclusion and split apart from its own other events.
+    hh = "\n\nHuman: Tea?\n\nAssistant:"
+    assert render_prompt(lead + hh) == hh
+    assert render_prompt(lead + hh.lstrip() + "  ") == hh
+    assert render_prompt(lead + "Human: Tea?") == hh
+
+
 def test_golden_formats_and_categories(tmp_path):
     pair_file = tmp_path / "custom-golden.jsonl"
     pair_file.write_text(json.dumps({"prompt": "Tea?", "chosen": " a ", "rejected": "b"}) + "\n")

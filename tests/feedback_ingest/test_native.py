@@ -48,6 +48,16 @@ def check_against_reference(lines: list[bytes]) -> np.ndarray:
     return taken
 
 
+def test_a_transcript_after_whitespace_gets_the_reference_rendering():
+    hh = "\n\nHuman: Tea?\n\nAssistant:"
+    prompts = [" " + hh, "\n" + hh, "\t\n" + hh, "\n\n\n" + hh, "  Human: Tea?", "Human: Tea?"]
+    lines = lines_of(*(plain(f"w{i}", prompt=p) for i, p in enumerate(prompts)))
+    check_against_reference(lines)
+    table, accepted, _ = columnar.validate_lines(lines, LIMITS)
+    assert table.equals(events_table([reference(lines[i]) for i in accepted.tolist()]))
+    assert [reference(line)["prompt"] for line in lines] == [hh] * len(lines)
+
+
 def test_it_is_built():
     """`pip install` compiles the scanner; without it every line takes the Python lanes."""
     assert native.available()
